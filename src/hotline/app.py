@@ -1,0 +1,108 @@
+"""The FastAPI application: create_app() wires routers, errors and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+
+from hotline import __version__, errors, logs
+from hotline.auth import service as auth
+from hotline.auth.router import router as principals_router
+from hotline.clock import Clock, SystemClock
+from hotline.config import Settings
+from hotline.db import Database
+from hotline.observe import ObserveMiddleware
+from hotline.ops import router as ops_router
+from hotline.routing.router import router as routing_router
+from hotline.runtime import Runtime
+from hotline.sla import service as sla
+from hotline.sla.calendar import WorkingCalendar
+from hotline.sla.router import router as calendar_router
+from hotline.tickets.router import action_bodies
+from hotline.tickets.router import router as tickets_router
+
+log = structlog.get_logger(__name__)
+
+
+async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
+    """Build the shared resources and prepare the data a start needs."""
+    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    runtime = Runtime(
+        settings=settings, db=db, clock=clock, calendar=WorkingCalendar(settings.timezone)
+    )
+    async with db.transaction() as session:
+        await sla.load_calendar(session, runtime.calendar)
+        if settings.bootstrap_token:
+            if await auth.ensure_bootstrap_admin(session, settings.bootstrap_token, clock.now()):
+                log.info("bootstrap_admin_created")
+    sla.warn_missing_calendar(runtime.calendar, clock.now(), settings.timezone)
+    return runtime
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, run_workers: bool = False
+) -> FastAPI:
+    """The application; ``run_workers`` also runs the background workers in its lifespan."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        logs.configure(settings.log_level, json=settings.log_json)
+        runtime = await start_runtime(settings, clock)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.db.dispose()
+
+    app = FastAPI(
+        title="hotline",
+        version=__version__,
+        summary="Tickets for a grassroots petition hotline (初心热线, 群众点单).",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.add_middleware(ObserveMiddleware)
+    for router in (ops_router, principals_router, routing_router, calendar_router, tickets_router):
+        app.include_router(router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated document, plus the action bodies the action routes reference."""
+    doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+    models: list[type[BaseModel]] = [*action_bodies(), errors.Problem]
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    problem = {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for path, operations in doc["paths"].items():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if path.startswith("/v1/"):
+                # Every API route authenticates and validates its query.
+                responses.setdefault("401", {"description": "No valid bearer token"})
+                responses.setdefault("422", {"description": "Validation failed"})
+            for code, response in responses.items():
+                if code.isdigit() and int(code) >= 400:
+                    response["content"] = problem
+                    response.setdefault("description", errors.title_of(int(code)))
+    return doc

@@ -1,0 +1,1 @@
+"""Principals, their tokens and roles, and the scoping rules built on them."""

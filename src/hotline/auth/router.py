@@ -1,0 +1,177 @@
+"""HTTP: principals and their tokens (admin only)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from hotline import errors, pagination
+from hotline.auth import service
+from hotline.auth.models import Principal, Role
+from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
+from hotline.jsonutil import JSONOut
+from hotline.routing.service import require_department
+from hotline.tickets.schemas import Body, Code
+
+router = APIRouter(prefix="/v1/principals", tags=["principals"], dependencies=[require()])
+
+
+class PrincipalCreate(Body):
+    name: str = Field(min_length=1, max_length=200)
+    role: Role
+    department_code: Code | None = None
+    member_id: Code | None = None
+    expires_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _scope(self) -> PrincipalCreate:
+        if self.role is Role.department and self.department_code is None:
+            raise ValueError("a department principal needs department_code")
+        if self.role is Role.member and self.member_id is None:
+            raise ValueError("a member principal needs member_id")
+        return self
+
+
+class PrincipalCreated(BaseModel):
+    id: str
+    name: str
+    role: Role
+    department_code: str | None
+    member_id: str | None
+    token: str = Field(description="Shown once; only its hash is kept.")
+    token_id: str
+    expires_at: datetime | None
+
+
+class PrincipalOut(BaseModel):
+    id: str
+    name: str
+    role: Role
+    department_code: str | None
+    member_id: str | None
+    created_at: datetime
+
+
+class PrincipalPage(BaseModel):
+    items: list[PrincipalOut]
+    next_cursor: str | None
+
+
+class TokenCreate(Body):
+    expires_at: AwareDatetime | None = None
+
+
+class TokenCreated(BaseModel):
+    id: str
+    token: str
+    expires_at: datetime | None
+
+
+def _json(p: Principal) -> dict[str, Any]:
+    return {
+        "id": str(p.id),
+        "name": p.name,
+        "role": p.role,
+        "department_code": p.department_code,
+        "member_id": p.member_id,
+        "created_at": p.created_at,
+    }
+
+
+def _id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise errors.NotFound("No such principal.") from None
+
+
+async def _live(session: AsyncSession, principal_id: str) -> Principal:
+    principal = await session.get(Principal, _id(principal_id))
+    if principal is None or principal.deleted_at is not None:
+        raise errors.NotFound("No such principal.")
+    return principal
+
+
+@router.post("", status_code=201, response_model=PrincipalCreated)
+async def create_principal(
+    body: PrincipalCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        now = runtime.clock.now()
+        if body.department_code is not None:
+            await require_department(session, body.department_code, ["body", "department_code"])
+        principal = await service.create_principal(
+            session,
+            name=body.name,
+            role=body.role,
+            now=now,
+            department_code=body.department_code,
+            member_id=body.member_id,
+        )
+        token, clear = await service.issue_token(
+            session, principal.id, now=now, expires_at=body.expires_at
+        )
+        out = {
+            **_json(principal),
+            "token": clear,
+            "token_id": str(token.id),
+            "expires_at": token.expires_at,
+        }
+        return 201, out, {}
+
+    return await write(request, runtime, actor, handler)
+
+
+@router.get("", response_model=PrincipalPage)
+async def list_principals(
+    session: ReadSession,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> Response:
+    stmt = sa.select(Principal).where(Principal.deleted_at.is_(None))
+    if cursor is not None:
+        (after,) = pagination.decode(cursor, 1)
+        stmt = stmt.where(Principal.id > _id(str(after)))
+    rows = list((await session.scalars(stmt.order_by(Principal.id).limit(limit + 1))).all())
+    rows, next_cursor = pagination.page(rows, limit, lambda p: (str(p.id),))
+    return JSONOut({"items": [_json(p) for p in rows], "next_cursor": next_cursor})
+
+
+@router.get("/{principal_id}", response_model=PrincipalOut)
+async def get_principal(principal_id: str, session: ReadSession) -> Response:
+    return JSONOut(_json(await _live(session, principal_id)))
+
+
+@router.delete("/{principal_id}", status_code=204)
+async def delete_principal(principal_id: str, runtime: RuntimeDep) -> Response:
+    async with runtime.db.transaction() as session:
+        await service.revoke_principal(session, _id(principal_id), runtime.clock.now())
+    return Response(status_code=204)
+
+
+@router.post("/{principal_id}/tokens", status_code=201, response_model=TokenCreated)
+async def create_token(
+    principal_id: str, body: TokenCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        principal = await _live(session, principal_id)
+        token, clear = await service.issue_token(
+            session, principal.id, now=runtime.clock.now(), expires_at=body.expires_at
+        )
+        return 201, {"id": str(token.id), "token": clear, "expires_at": token.expires_at}, {}
+
+    return await write(request, runtime, actor, handler)
+
+
+@router.delete("/{principal_id}/tokens/{token_id}", status_code=204)
+async def delete_token(principal_id: str, token_id: str, runtime: RuntimeDep) -> Response:
+    async with runtime.db.transaction() as session:
+        await service.revoke_token(session, _id(principal_id), _id(token_id), runtime.clock.now())
+    return Response(status_code=204)

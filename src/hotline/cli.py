@@ -1,0 +1,153 @@
+"""The `hotline` command: serve the API, migrate, issue tokens, print the OpenAPI document."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+
+from hotline import jsonutil, logs
+from hotline.auth.models import Role
+from hotline.clock import SystemClock
+from hotline.config import Settings
+
+
+@click.group()
+def main() -> None:
+    """Tickets for a grassroots petition hotline."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option(
+    "--no-worker", is_flag=True, help="Do not run the sweeper and webhook dispatcher here."
+)
+@click.option("--no-migrate", is_flag=True, help="Do not apply pending migrations at start-up.")
+def serve(host: str, port: int, no_worker: bool, no_migrate: bool) -> None:
+    """Run the HTTP API (and, unless --no-worker, the background workers)."""
+    import uvicorn
+
+    from hotline.app import create_app
+    from hotline.migrate import upgrade
+
+    settings = Settings()
+    logs.configure(settings.log_level, json=settings.log_json)
+    if not no_migrate:
+        asyncio.run(upgrade(settings.database_url))
+    app = create_app(settings, SystemClock(), run_workers=not no_worker)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@main.command()
+def migrate() -> None:
+    """Apply pending database migrations."""
+    from hotline.migrate import current, upgrade
+
+    settings = Settings()
+    asyncio.run(upgrade(settings.database_url))
+    click.echo(f"database at revision {asyncio.run(current(settings.database_url))}")
+
+
+@main.group()
+def token() -> None:
+    """Principals' tokens."""
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--name", required=True)
+@click.option("--department", "department_code", default=None, help="For role department.")
+@click.option("--member", "member_id", default=None, help="For role member.")
+def token_create(role: str, name: str, department_code: str | None, member_id: str | None) -> None:
+    """Create a principal and print its token (shown once)."""
+    from hotline.auth import service as auth
+    from hotline.db import Database
+
+    if role == Role.department and not department_code:
+        raise click.UsageError("--department is required for role department")
+    if role == Role.member and not member_id:
+        raise click.UsageError("--member is required for role member")
+
+    async def run() -> str:
+        settings = Settings()
+        db = Database(settings.database_url)
+        now = SystemClock().now()
+        try:
+            async with db.transaction() as session:
+                principal = await auth.create_principal(
+                    session,
+                    name=name,
+                    role=Role(role),
+                    now=now,
+                    department_code=department_code,
+                    member_id=member_id,
+                )
+                _, clear = await auth.issue_token(session, principal.id, now=now)
+            return clear
+        finally:
+            await db.dispose()
+
+    click.echo(asyncio.run(run()))
+
+
+@main.command()
+def openapi() -> None:
+    """Print the OpenAPI document."""
+    from hotline.app import create_app
+
+    sys.stdout.write(json.dumps(create_app(Settings()).openapi(), indent=2, ensure_ascii=False))
+    sys.stdout.write("\n")
+
+
+@main.group()
+def calendar() -> None:
+    """China's working-day calendar."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--year", type=int, default=None, help="The year (default: the file's 'year').")
+def calendar_import(file: Path, year: int | None) -> None:
+    """Enter a year's schedule from FILE: {"year", "holidays": [date], "workdays": [date]}."""
+    from hotline.db import Database
+    from hotline.sla import service as sla
+    from hotline.sla.calendar import WorkingCalendar
+
+    data = json.loads(file.read_text(encoding="utf-8"))
+    year = year or data.get("year")
+    if not isinstance(year, int):
+        raise click.UsageError("name the year with --year or a 'year' field in the file")
+    try:
+        holidays = [date.fromisoformat(d) for d in data.get("holidays", [])]
+        workdays = [date.fromisoformat(d) for d in data.get("workdays", [])]
+    except (TypeError, ValueError) as exc:
+        raise click.UsageError(f"dates must be YYYY-MM-DD: {exc}") from None
+
+    async def run() -> None:
+        settings = Settings()
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                await sla.configure_year(
+                    session,
+                    WorkingCalendar(settings.timezone),
+                    year,
+                    holidays,
+                    workdays,
+                    SystemClock().now(),
+                )
+        finally:
+            await db.dispose()
+
+    try:
+        asyncio.run(run())
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    click.echo(
+        jsonutil.dumps_str({"year": year, "holidays": len(holidays), "workdays": len(workdays)})
+    )

@@ -1,0 +1,38 @@
+"""Settings read from the environment (prefix ``HOTLINE_``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; each field is ``HOTLINE_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="HOTLINE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///./hotline.db"
+    bootstrap_token: str | None = None
+    sweep_interval: float = Field(default=30.0, gt=0)
+    log_level: str = "INFO"
+    log_json: bool = True
+    timezone: str = "Asia/Shanghai"
+    points_base: float = 10.0
+    idempotency_ttl_hours: int = Field(default=48, ge=24)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @property
+    def idempotency_ttl(self) -> timedelta:
+        return timedelta(hours=self.idempotency_ttl_hours)
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,162 @@
+"""Database access: the declarative base, column types that behave alike on
+PostgreSQL and SQLite, engines and sessions, and the few places where the two
+databases differ."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.orm import DeclarativeBase
+
+from hotline import jsonutil
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware instant stored in UTC.
+
+    SQLite keeps timestamps as text and compares them as text, so there we
+    store naive UTC in one fixed format; PostgreSQL gets ``timestamptz``.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; attach a timezone")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        uuid.UUID: sa.Uuid(),
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+    }
+
+
+def new_id() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+_JSON: dict[str, Any] = {"json_serializer": jsonutil.dumps_str, "json_deserializer": orjson.loads}
+
+
+def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
+    # pysqlite's own transaction handling begins lazily and cannot take the
+    # write lock up front; take over BEGIN so a writing transaction holds the
+    # lock from its first statement and read-modify-write cannot interleave.
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """Engines and session factories for one database URL.
+
+    On PostgreSQL one engine serves reads and writes. On SQLite, writes go
+    through an engine whose transactions start with ``BEGIN IMMEDIATE`` (one
+    writer at a time, as SQLite allows anyway) while reads stay concurrent.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
+            self.write_engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
+            _sqlite_setup(self.engine, immediate=False)
+            _sqlite_setup(self.write_engine, immediate=True)
+        else:
+            self.engine = create_async_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
+            )
+            self.write_engine = self.engine
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    def session(self, *, write: bool) -> AsyncSession:
+        return (self._write if write else self._read)()
+
+    @asynccontextmanager
+    async def transaction(self, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+        """One unit of work: commits when the block ends, rolls back on error."""
+        async with self.session(write=write) as session, session.begin():
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
+
+
+def lock_key(*parts: str) -> int:
+    """A stable signed 64-bit key for PostgreSQL advisory locks."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def try_xact_lock(session: AsyncSession, key: int) -> bool:
+    """Take a transaction-scoped advisory lock without waiting.
+
+    SQLite has a single writer already, so the lock is implicit there.
+    """
+    if dialect_name(session) != "postgresql":
+        return True
+    result = await session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(key)))
+    return bool(result.scalar_one())
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

@@ -1,0 +1,214 @@
+"""Every error the service answers with, and their RFC 9457 problem+json shape."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+log = structlog.get_logger(__name__)
+
+
+class HotlineError(Exception):
+    """Base of every error answered to a client; ``slug`` names its ``type``."""
+
+    status = 400
+    slug = "bad-request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "type": f"urn:hotline:problem:{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.extra,
+        }
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class Unauthorized(HotlineError):
+    status, slug, title = 401, "unauthorized", "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(HotlineError):
+    status, slug, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(HotlineError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(HotlineError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class Conflict(HotlineError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class InvalidTransition(Conflict):
+    slug, title = "invalid-transition", "Action not allowed in this status"
+
+
+class AlreadyClaimed(Conflict):
+    slug, title = "already-claimed", "Already claimed"
+
+
+class ReturnNotAllowed(Conflict):
+    slug, title = "return-not-allowed", "Return not allowed"
+
+
+class IdempotencyInFlight(Conflict):
+    slug, title = "idempotency-in-flight", "A request with this Idempotency-Key is in progress"
+
+
+class PreconditionFailed(HotlineError):
+    status, slug, title = 412, "version-mismatch", "Version mismatch"
+
+
+class PayloadTooLarge(HotlineError):
+    status, slug, title = 413, "payload-too-large", "Payload too large"
+
+
+class UnsupportedMediaType(HotlineError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+class ValidationFailed(HotlineError):
+    status, slug, title = 422, "validation", "Validation failed"
+
+    def __init__(self, detail: str, errors: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(detail, errors=list(errors))
+
+    @classmethod
+    def field(cls, loc: Sequence[str | int], msg: str) -> ValidationFailed:
+        return cls(msg, [{"loc": list(loc), "msg": msg}])
+
+
+class IdempotencyMismatch(ValidationFailed):
+    slug, title = "idempotency-mismatch", "Idempotency-Key reused with another request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, [{"loc": ["header", "Idempotency-Key"], "msg": detail}])
+
+
+class RateLimited(HotlineError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error body of this service."""
+
+    model_config = ConfigDict(extra="allow")
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def title_of(status: int) -> str:
+    cls = _STATUS_ERRORS.get(status)
+    return cls.title if cls is not None else "Error"
+
+
+def problem_response(error: HotlineError) -> JSONResponse:
+    return JSONResponse(
+        error.body(), status_code=error.status, headers=error.headers(), media_type=PROBLEM_JSON
+    )
+
+
+def validation_errors(errors: Sequence[Any]) -> list[dict[str, Any]]:
+    """Pydantic's error list reduced to ``{loc, msg}``, without echoing input."""
+    return [
+        {
+            "loc": [str(p) if not isinstance(p, int) else p for p in e.get("loc", ())],
+            "msg": e["msg"],
+        }
+        for e in errors
+    ]
+
+
+def from_pydantic(
+    exc: PydanticValidationError, prefix: Sequence[str] = ("body",)
+) -> ValidationFailed:
+    errors = validation_errors(exc.errors(include_input=False, include_url=False))
+    for e in errors:
+        e["loc"] = [*prefix, *e["loc"]]
+    return ValidationFailed(_summary(errors), errors)
+
+
+def _summary(errors: Sequence[dict[str, Any]]) -> str:
+    if not errors:
+        return "The request is not valid."
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+_STATUS_ERRORS: dict[int, type[HotlineError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def install(app: FastAPI) -> None:
+    """Map every exception to problem+json in one place."""
+
+    @app.exception_handler(HotlineError)
+    async def _hotline(_: Request, exc: HotlineError) -> JSONResponse:
+        return problem_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = validation_errors(exc.errors())
+        return problem_response(ValidationFailed(_summary(errors), errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        cls = _STATUS_ERRORS.get(exc.status_code)
+        if cls is None:
+            error = HotlineError(str(exc.detail))
+            error.status = exc.status_code
+            return problem_response(error)
+        detail = exc.detail if isinstance(exc.detail, str) else cls.title
+        if exc.status_code == 404 and detail == "Not Found":
+            detail = "No such resource."
+        return problem_response(cls(detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
+        error = HotlineError("The service failed to handle the request; nothing was changed.")
+        error.status, error.slug, error.title = 500, "internal", "Internal server error"
+        return problem_response(error)

@@ -1,0 +1,27 @@
+"""Every table, imported in one place so that Alembic and tests see the whole schema."""
+
+from hotline.auth.models import Principal, Token
+from hotline.db import Base
+from hotline.idempotency import IdempotencyKey
+from hotline.routing.models import Department, RoutingRule
+from hotline.sla.models import CalendarYear, Timer
+from hotline.tickets.models import Ticket, TicketCounter, TicketEvent
+from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
+
+metadata = Base.metadata
+
+__all__ = [
+    "CalendarYear",
+    "Department",
+    "IdempotencyKey",
+    "Principal",
+    "RoutingRule",
+    "Ticket",
+    "TicketCounter",
+    "TicketEvent",
+    "Timer",
+    "Token",
+    "WebhookDelivery",
+    "WebhookSubscription",
+    "metadata",
+]

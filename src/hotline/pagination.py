@@ -1,0 +1,47 @@
+"""Opaque cursors for keyset pagination, and the page-size rule every list shares."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from fastapi import Query
+
+from hotline import errors
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size, 1 to 500.")]
+Cursor = Annotated[
+    str | None, Query(max_length=500, description="`next_cursor` of the previous page.")
+]
+DEFAULT_LIMIT = 50
+T = TypeVar("T")
+
+
+def encode(*values: Any) -> str:
+    return (
+        base64.urlsafe_b64encode(orjson.dumps(list(values), option=orjson.OPT_UTC_Z))
+        .decode()
+        .rstrip("=")
+    )
+
+
+def decode(cursor: str, arity: int) -> list[Any]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity:
+        raise errors.ValidationFailed.field(["query", "cursor"], "is not a cursor this list gave")
+    return values
+
+
+def page(
+    rows: list[T], limit: int, key: Callable[[T], tuple[Any, ...]]
+) -> tuple[list[T], str | None]:
+    """Cut a list fetched with ``limit + 1`` rows into a page and the cursor of the next."""
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode(*key(rows[-1]))

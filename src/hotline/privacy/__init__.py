@@ -1,0 +1,1 @@
+"""Callers' personal data: phone normal form and masking (and, later, encryption at rest)."""

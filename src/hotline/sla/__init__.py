@@ -1,0 +1,1 @@
+"""SLA clocks: durations, China's working-day calendar, timers."""

@@ -1,0 +1,58 @@
+"""Timer rows (one per clock start) and admin-configured calendar years."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hotline.db import Base, JSONType, new_id
+
+
+class Timer(Base):
+    __tablename__ = "timers"
+    __table_args__ = (
+        sa.Index("ix_timers_subject", "subject_type", "subject_id", "started_at"),
+        # The sweeper reads only what is due: its cost follows what is due,
+        # not how many timers are open.
+        sa.Index(
+            "ix_timers_due_running",
+            "due_at",
+            postgresql_where=sa.text("state = 'running'"),
+            sqlite_where=sa.text("state = 'running'"),
+        ),
+        sa.Index(
+            "ix_timers_warn_pending",
+            "warn_at",
+            postgresql_where=sa.text("state = 'running' AND warned_at IS NULL"),
+            sqlite_where=sa.text("state = 'running' AND warned_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    subject_type: Mapped[str] = mapped_column(sa.String(20))
+    subject_id: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    state: Mapped[str] = mapped_column(sa.String(20))
+    started_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    warn_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    met_at: Mapped[datetime | None]
+    breached_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    # Ordering inside one subject: timers started in one transaction share an instant.
+    seq: Mapped[int] = mapped_column(default=0)
+
+
+class CalendarYear(Base):
+    """A year of China's working-day calendar entered by an admin (replaces the package's)."""
+
+    __tablename__ = "calendar_years"
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    holidays: Mapped[list[str]] = mapped_column(JSONType)
+    workdays: Mapped[list[str]] = mapped_column(JSONType)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,79 @@
+"""One change to one ticket: what the transition's effect works on, and how the
+change is written (ticket, timeline events, outbox rows) in its transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.auth.service import Actor
+from hotline.runtime import Runtime
+from hotline.sla.service import Sla, Timers
+from hotline.tickets.models import Ticket, TicketEvent
+from hotline.webhooks import outbox
+
+
+@dataclass
+class Change:
+    session: AsyncSession
+    runtime: Runtime
+    ticket: Ticket
+    actor: Actor
+    body: BaseModel
+    now: datetime
+    timers: Timers
+    to: str | None = None  # the effect may choose another target than the table's default
+    data: dict[str, Any] = field(default_factory=dict)  # the main event's data
+    # Events after the main one, e.g. ticket.closed after ticket.reviewed.
+    followers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    departments_before: frozenset[str | None] = frozenset()
+    created: list[uuid.UUID] = field(default_factory=list)  # tickets this change created
+
+    @property
+    def sla(self) -> Sla:
+        return Sla.from_json(self.ticket.sla)
+
+
+class Timeline:
+    """Appends a ticket's events and remembers them for the outbox."""
+
+    def __init__(self, session: AsyncSession, ticket: Ticket, actor: Actor, now: datetime) -> None:
+        self.session = session
+        self.ticket = ticket
+        self.actor = actor
+        self.now = now
+        self.events: list[TicketEvent] = []
+
+    def add(
+        self, type_: str, from_status: str | None, to_status: str | None, data: dict[str, Any]
+    ) -> TicketEvent:
+        self.ticket.last_seq += 1
+        event = TicketEvent(
+            ticket_id=self.ticket.id,
+            seq=self.ticket.last_seq,
+            type=type_,
+            actor=self.actor.label,
+            actor_name=self.actor.name,
+            from_status=from_status,
+            to_status=to_status,
+            data=data,
+            at=self.now,
+        )
+        self.events.append(event)
+        self.session.add(event)
+        return event
+
+    def announcements(self, departments_before: frozenset[str | None]) -> list[outbox.Announcement]:
+        departments = departments_before | {self.ticket.department_code}
+        return [outbox.Announcement(e.type, self.ticket.id, departments, e.at) for e in self.events]
+
+
+def touch(ticket: Ticket, now: datetime) -> None:
+    """Every change to a ticket as returned bumps its version."""
+    ticket.version += 1
+    ticket.updated_at = now

@@ -1,0 +1,183 @@
+"""HTTP: tickets, their timeline, and one route per action of the transition table."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from pydantic import AwareDatetime, BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.responses import Response
+
+from hotline import errors, pagination
+from hotline.auth.models import Role
+from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
+from hotline.jsonutil import JSONOut
+from hotline.privacy import phones
+from hotline.tickets import schemas as s
+from hotline.tickets import service
+from hotline.tickets.transitions import TICKETS
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "The role may not do this"},
+    404: {"description": "No such ticket within the caller's scope"},
+}
+ACTION_PROBLEMS: dict[int | str, dict[str, Any]] = {
+    **PROBLEMS,
+    409: {"description": "Not allowed in the ticket's status (the body lists allowed_actions)"},
+    412: {"description": "If-Match names a stale version"},
+}
+
+
+def etag(version: int) -> dict[str, str]:
+    return {"ETag": f'"{version}"'}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=s.TicketOut,
+    responses=PROBLEMS,
+    dependencies=[require(*service.CREATORS)],
+)
+async def create_ticket(
+    body: s.TicketCreate,
+    request: Request,
+    runtime: RuntimeDep,
+    actor: ActorDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> Response:
+    """Register a call or a service order; it is routed at once when a rule names a holder."""
+
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+        ticket = await service.create(session, runtime, actor, body)
+        out = await service.render_one(session, actor, ticket)
+        return 201, out, {**etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
+
+    return await write(request, runtime, actor, handler)
+
+
+@router.get("", response_model=s.TicketPage, responses=PROBLEMS)
+async def list_tickets(
+    session: ReadSession,
+    actor: ActorDep,
+    status: s.Status | None = None,
+    kind: s.Kind | None = None,
+    department_code: str | None = Query(default=None, max_length=64),
+    overdue: bool | None = None,
+    supervised: bool | None = None,
+    created_from: AwareDatetime | None = None,
+    created_to: AwareDatetime | None = None,
+    q: str | None = Query(default=None, max_length=200),
+    updated_since: AwareDatetime | None = None,
+    caller_phone: str | None = Query(default=None, max_length=32),
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> Response:
+    """Tickets the caller may read, newest first (with ``updated_since``: in update order)."""
+    phone = None
+    if caller_phone is not None:
+        if actor.role not in (Role.admin, Role.operator, Role.supervisor):
+            raise errors.Forbidden("Only operators and supervisors search by a caller's phone.")
+        try:
+            phone = phones.normalize(caller_phone)
+        except phones.PhoneError as exc:
+            raise errors.ValidationFailed.field(["query", "caller_phone"], str(exc)) from None
+    filters = service.Filters(
+        status=status,
+        kind=kind,
+        department_code=department_code,
+        overdue=overdue,
+        supervised=supervised,
+        created_from=created_from,
+        created_to=created_to,
+        q=q,
+        updated_since=updated_since,
+        caller_phone=phone,
+    )
+    rows, next_cursor = await service.list_tickets(session, actor, filters, limit, cursor)
+    items = await service.render(session, actor, rows)
+    return JSONOut(
+        {"items": items, "next_cursor": next_cursor}, headers={"Cache-Control": "no-store"}
+    )
+
+
+@router.get("/{ticket_id}", response_model=s.TicketOut, responses=PROBLEMS)
+async def get_ticket(ticket_id: str, session: ReadSession, actor: ActorDep) -> Response:
+    ticket = await service.get_visible(session, actor, ticket_id)
+    out = await service.render_one(session, actor, ticket)
+    return JSONOut(out, headers={**etag(ticket.version), "Cache-Control": "no-store"})
+
+
+@router.get("/{ticket_id}/events", response_model=s.EventPage, responses=PROBLEMS)
+async def ticket_events(
+    ticket_id: str,
+    session: ReadSession,
+    actor: ActorDep,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> Response:
+    """The append-only timeline, oldest first."""
+    rows, next_cursor = await service.events(session, actor, ticket_id, limit, cursor)
+    return JSONOut(
+        {"items": [service.event_json(e) for e in rows], "next_cursor": next_cursor},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+def _action_route(action: str) -> None:
+    transitions = TICKETS.for_action(action)
+    body_model = transitions[0].body
+    rows = "\n".join(
+        f"- from `{', '.join(sorted(t.sources))}` to `{t.to or 'the same status'}`"
+        f" ({t.summary}); roles: {', '.join(sorted(r.value for r in t.actors))}"
+        for t in transitions
+    )
+
+    async def take_action(
+        ticket_id: str,
+        request: Request,
+        runtime: RuntimeDep,
+        actor: ActorDep,
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ) -> Response:
+        async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+            raw = await request.body()
+            ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
+            out = await service.render_one(session, actor, ticket)
+            return 200, out, etag(ticket.version)
+
+        return await write(request, runtime, actor, handler)
+
+    router.add_api_route(
+        f"/{{ticket_id}}/actions/{action}",
+        take_action,
+        methods=["POST"],
+        name=f"ticket_{action}",
+        summary=f"{action} ({transitions[0].summary})",
+        description=f"Records `{transitions[0].event}`.\n\n{rows}",
+        response_model=s.TicketOut,
+        responses=ACTION_PROBLEMS,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{body_model.__name__}"}
+                    }
+                },
+            }
+        },
+    )
+
+
+for _action in TICKETS.actions:
+    _action_route(_action)
+
+
+def action_bodies() -> list[type[BaseModel]]:
+    """The body models the action routes document (added to the OpenAPI components)."""
+    return [TICKETS.body_of(a) for a in TICKETS.actions]

@@ -1,0 +1,400 @@
+"""Ticket intake, reading within scope, and every action through the transition table."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import sqlalchemy as sa
+from pydantic import BaseModel, ValidationError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from hotline import errors, pagination
+from hotline.auth.models import Role
+from hotline.auth.service import Actor
+from hotline.db import dialect_name
+from hotline.routing import service as routing
+from hotline.runtime import Runtime
+from hotline.sla.service import Timers, timers_of
+from hotline.tickets import schemas as s
+from hotline.tickets import transitions as tx
+from hotline.tickets.change import Change, Timeline, touch
+from hotline.tickets.models import Ticket, TicketCounter, TicketEvent
+from hotline.tickets.views import ticket_json
+from hotline.webhooks import outbox
+
+CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
+
+
+# -- scope -------------------------------------------------------------------------
+
+
+def visible(actor: Actor) -> sa.ColumnElement[bool]:
+    """What the actor may read, as a WHERE clause: scope lives in the query layer."""
+    if actor.role in (Role.admin, Role.operator, Role.supervisor, Role.viewer):
+        return sa.true()
+    if actor.role is Role.department:
+        parent = aliased(Ticket)
+        return sa.or_(
+            Ticket.department_code == actor.department_code,
+            sa.exists().where(
+                parent.id == Ticket.parent_id, parent.department_code == actor.department_code
+            ),
+        )
+    if actor.role is Role.member:
+        return sa.or_(
+            sa.and_(Ticket.member_id.is_not(None), Ticket.member_id == actor.member_id),
+            Ticket.created_by == actor.id,
+        )
+    if actor.role is Role.app:
+        return Ticket.created_by == actor.id
+    return sa.false()
+
+
+async def find_visible(
+    session: AsyncSession, actor: Actor, ticket_id: str | uuid.UUID, *, for_update: bool = False
+) -> Ticket | None:
+    key = ticket_id if isinstance(ticket_id, uuid.UUID) else tx.parse_id(ticket_id)
+    if key is None:
+        return None
+    stmt = sa.select(Ticket).where(Ticket.id == key, visible(actor))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_visible(
+    session: AsyncSession, actor: Actor, ticket_id: str, *, for_update: bool = False
+) -> Ticket:
+    ticket = await find_visible(session, actor, ticket_id, for_update=for_update)
+    if ticket is None:
+        raise errors.NotFound("No such ticket.")
+    return ticket
+
+
+# -- rendering ---------------------------------------------------------------------
+
+
+async def render(
+    session: AsyncSession, actor: Actor | None, tickets: Sequence[Ticket]
+) -> list[dict[str, Any]]:
+    """Tickets as the actor sees them, with their timers and links, in three queries."""
+    ids = [t.id for t in tickets]
+    if not ids:
+        return []
+    timers = await timers_of(session, "ticket", ids)
+    children: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    merged: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ids}
+    links = await session.execute(
+        sa.select(Ticket.id, Ticket.parent_id, Ticket.merged_into)
+        .where(sa.or_(Ticket.parent_id.in_(ids), Ticket.merged_into.in_(ids)))
+        .order_by(Ticket.created_at, Ticket.id)
+    )
+    for child_id, parent_id, merged_into in links:
+        if parent_id in children:
+            children[parent_id].append(child_id)
+        if merged_into in merged:
+            merged[merged_into].append(child_id)
+    return [
+        ticket_json(t, timers[t.id], children=children[t.id], merged_ids=merged[t.id], actor=actor)
+        for t in tickets
+    ]
+
+
+async def render_one(session: AsyncSession, actor: Actor | None, ticket: Ticket) -> dict[str, Any]:
+    return (await render(session, actor, [ticket]))[0]
+
+
+# -- intake ------------------------------------------------------------------------
+
+
+async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
+    """YYYYMMDD and the day's sequence (at least 4 digits), from a per-day counter row."""
+    day = now.astimezone(ZoneInfo(tz)).date()
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    stmt = (
+        insert(TicketCounter)
+        .values(day=day, last=1)
+        .on_conflict_do_update(
+            index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
+        )
+        .returning(TicketCounter.last)
+    )
+    seq = (await session.execute(stmt)).scalar_one()
+    return f"{day:%Y%m%d}{seq:04d}"
+
+
+async def create(
+    session: AsyncSession, runtime: Runtime, actor: Actor, body: s.TicketCreate
+) -> Ticket:
+    now = runtime.clock.now()
+    if body.on_the_spot and actor.role is not Role.member:
+        raise errors.ValidationFailed.field(
+            ["body", "on_the_spot"], "only a grid leader registers on-the-spot tickets"
+        )
+    if actor.role is Role.member:
+        raise errors.Forbidden("Only a grid leader may register tickets, in its own grid.")
+    caller = body.caller or s.CallerIn()
+    location = body.location.model_dump(exclude_none=True) if body.location else None
+    grid = body.location.grid if body.location else None
+    facts = routing.Facts(
+        body.kind, body.category, body.topic, body.urgency, (grid,) if grid else ()
+    )
+    rule = None if body.on_the_spot else await routing.match(session, facts)
+    sla = routing.sla_of(rule)
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        number=await next_number(session, now, runtime.settings.timezone),
+        kind=body.kind.value,
+        channel=body.channel.value,
+        category=body.category.value,
+        topic=body.topic,
+        urgency=body.urgency.value,
+        content=body.content,
+        caller_name=caller.name,
+        caller_phone=caller.phone,
+        caller_special_groups=caller.special_groups,
+        caller_confidential=caller.confidential,
+        location=location,
+        grid_code=grid,
+        skills=body.skills,
+        external_ref=body.external_ref,
+        status=s.Status.received
+        if body.kind is s.Kind.petition or body.on_the_spot
+        else s.Status.posted,
+        on_the_spot=body.on_the_spot,
+        overdue=False,
+        supervised=False,
+        sla=sla.as_json(),
+        rule_id=None if rule is None else rule.id,
+        created_by=actor.id,
+        last_seq=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    timers = Timers(session, "ticket", ticket.id, [], runtime.calendar, now)
+    timeline = Timeline(session, ticket, actor, now)
+    timers.start("callback", sla.callback, "natural")
+    timeline.add(
+        "ticket.created",
+        None,
+        ticket.status,
+        {"channel": ticket.channel, "rule_id": None if rule is None else str(rule.id)},
+    )
+    if rule is not None and rule.department_code is not None:
+        before = ticket.status
+        ticket.status = s.Status.dispatched
+        tx.hand_to(ticket, rule.department_code, None)
+        tx.start_work_clocks(timers, sla)
+        timeline.add(
+            "ticket.dispatched",
+            before,
+            ticket.status,
+            {"department_code": rule.department_code, "auto": True},
+        )
+    await _announce(session, timeline, ticket, timers, frozenset())
+    await session.flush()
+    return ticket
+
+
+async def _announce(
+    session: AsyncSession,
+    timeline: Timeline,
+    ticket: Ticket,
+    timers: Timers,
+    departments_before: frozenset[str | None],
+) -> None:
+    def payload() -> dict[str, Any]:
+        return {"ticket": ticket_json(ticket, timers.rows, actor=None)}
+
+    await outbox.enqueue(session, timeline.announcements(departments_before), payload)
+
+
+# -- actions -----------------------------------------------------------------------
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise errors.ValidationFailed.field(["body"], "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise errors.ValidationFailed.field(["body"], "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.from_pydantic(exc) from None
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.PreconditionFailed(
+            f"If-Match {value!r} is no version of this ticket."
+        ) from None
+
+
+async def apply(
+    session: AsyncSession,
+    runtime: Runtime,
+    actor: Actor,
+    ticket_id: str,
+    action: str,
+    raw_body: bytes,
+    if_match: str | None = None,
+) -> Ticket:
+    """One action, in the order clients rely on: 404, 403, 422, 412, 409."""
+    ticket = await get_visible(session, actor, ticket_id, for_update=True)
+    tx.TICKETS.check_role(action, actor)
+    body = parse_body(raw_body, tx.TICKETS.body_of(action))
+    expected = parse_if_match(if_match)
+    if expected is not None and expected != ticket.version:
+        raise errors.PreconditionFailed(
+            f"The ticket is at version {ticket.version}, not {expected}; reload it and retry."
+        )
+    transition = tx.TICKETS.choose(ticket, action, actor)
+    now = runtime.clock.now()
+    timers = await Timers.load(session, "ticket", ticket.id, runtime.calendar, now)
+    change = Change(
+        session=session,
+        runtime=runtime,
+        ticket=ticket,
+        actor=actor,
+        body=body,
+        now=now,
+        timers=timers,
+        to=transition.to,
+        departments_before=frozenset({ticket.department_code}),
+    )
+    await transition.effect(change)
+    before = ticket.status
+    after = change.to or before
+    ticket.status = after
+    touch(ticket, now)
+    timeline = Timeline(session, ticket, actor, now)
+    timeline.add(transition.event, before, after, change.data)
+    for type_, data in change.followers:
+        timeline.add(type_, before, after, data)
+    await _announce(session, timeline, ticket, timers, change.departments_before)
+    await session.flush()
+    return ticket
+
+
+# -- reading -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: s.Status | None = None
+    kind: s.Kind | None = None
+    department_code: str | None = None
+    overdue: bool | None = None
+    supervised: bool | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    q: str | None = None
+    updated_since: datetime | None = None
+    caller_phone: str | None = None
+
+
+async def list_tickets(
+    session: AsyncSession, actor: Actor, f: Filters, limit: int, cursor: str | None
+) -> tuple[list[Ticket], str | None]:
+    stmt = sa.select(Ticket).where(visible(actor))
+    if f.status is not None:
+        stmt = stmt.where(Ticket.status == f.status.value)
+    if f.kind is not None:
+        stmt = stmt.where(Ticket.kind == f.kind.value)
+    if f.department_code is not None:
+        stmt = stmt.where(Ticket.department_code == f.department_code)
+    if f.overdue is not None:
+        stmt = stmt.where(Ticket.overdue.is_(f.overdue))
+    if f.supervised is not None:
+        stmt = stmt.where(Ticket.supervised.is_(f.supervised))
+    if f.created_from is not None:
+        stmt = stmt.where(Ticket.created_at >= f.created_from)
+    if f.created_to is not None:
+        stmt = stmt.where(Ticket.created_at < f.created_to)
+    if f.caller_phone is not None:
+        stmt = stmt.where(Ticket.caller_phone == f.caller_phone)
+    if f.q:
+        pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            sa.or_(
+                Ticket.content.ilike(pattern, escape="\\"),
+                Ticket.number.ilike(pattern, escape="\\"),
+            )
+        )
+    if f.updated_since is not None:
+        # A departmental system catching up pages in update order, oldest first.
+        stmt = stmt.where(Ticket.updated_at >= f.updated_since)
+        key, ascending = Ticket.updated_at, True
+    else:
+        key, ascending = Ticket.created_at, False
+    if cursor is not None:
+        at_text, id_text = pagination.decode(cursor, 2)
+        try:
+            at, last_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
+        except (TypeError, ValueError):
+            raise errors.ValidationFailed.field(
+                ["query", "cursor"], "is not a cursor this list gave"
+            ) from None
+        if ascending:
+            stmt = stmt.where(sa.or_(key > at, sa.and_(key == at, Ticket.id > last_id)))
+        else:
+            stmt = stmt.where(sa.or_(key < at, sa.and_(key == at, Ticket.id < last_id)))
+    order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
+    rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
+    return pagination.page(
+        rows, limit, lambda t: (t.updated_at if ascending else t.created_at, str(t.id))
+    )
+
+
+async def events(
+    session: AsyncSession, actor: Actor, ticket_id: str, limit: int, cursor: str | None
+) -> tuple[list[TicketEvent], str | None]:
+    ticket = await get_visible(session, actor, ticket_id)
+    after = 0
+    if cursor is not None:
+        (after,) = pagination.decode(cursor, 1)
+        if not isinstance(after, int):
+            raise errors.ValidationFailed.field(
+                ["query", "cursor"], "is not a cursor this list gave"
+            )
+    rows = list(
+        (
+            await session.scalars(
+                sa.select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id, TicketEvent.seq > after)
+                .order_by(TicketEvent.seq)
+                .limit(limit + 1)
+            )
+        ).all()
+    )
+    return pagination.page(rows, limit, lambda e: (e.seq,))
+
+
+def event_json(event: TicketEvent) -> dict[str, Any]:
+    return {
+        "seq": event.seq,
+        "type": event.type,
+        "actor": event.actor,
+        "actor_name": event.actor_name,
+        "from_status": event.from_status,
+        "to_status": event.to_status,
+        "data": event.data,
+        "at": event.at,
+    }

@@ -1,0 +1,432 @@
+"""The ticket's transition table (data) and the effect of each action.
+
+Read a row as: from these statuses, this action leads to that status, may be
+taken by these roles (on this condition), takes this body, does this, and is
+recorded as this event. Everything else about actions is derived from it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, cast
+
+from hotline import errors
+from hotline.auth.models import Role
+from hotline.auth.service import Actor
+from hotline.routing import service as routing
+from hotline.sla.service import Sla, Timers
+from hotline.tickets import schemas as s
+from hotline.tickets.change import Change
+from hotline.tickets.models import Ticket
+from hotline.workflow import Condition, Machine, Transition, anyone
+
+Status = s.Status
+OPEN = frozenset(s.OPEN_STATUSES)
+EVERY = frozenset(Status)
+
+
+def own_department(ticket: Ticket, actor: Actor) -> bool:
+    return ticket.department_code is not None and ticket.department_code == actor.department_code
+
+
+def holder(ticket: Ticket, actor: Actor) -> bool:
+    return ticket.member_id is not None and ticket.member_id == actor.member_id
+
+
+def on_the_spot_leader(ticket: Ticket, actor: Actor) -> bool:
+    """A grid leader resolving on the spot (就地解决) what it registered."""
+    return ticket.on_the_spot and ticket.created_by is not None and ticket.created_by == actor.id
+
+
+HANDLER: dict[Role, Condition] = {Role.department: own_department, Role.member: holder}
+OPERATOR: dict[Role, Condition] = {Role.operator: anyone}
+
+
+def _return_guard(ticket: Ticket, _actor: Actor) -> type[errors.HotlineError] | None:
+    if ticket.department_code is not None and ticket.return_locked_for == ticket.department_code:
+        return errors.ReturnNotAllowed
+    return None
+
+
+def _pending_extension(ticket: Ticket, _actor: Actor) -> type[errors.HotlineError] | None:
+    return None if ticket.pending_extension else errors.InvalidTransition
+
+
+def _no_pending_extension(ticket: Ticket, _actor: Actor) -> type[errors.HotlineError] | None:
+    return errors.InvalidTransition if ticket.pending_extension else None
+
+
+# -- shared steps -----------------------------------------------------------------
+
+
+async def current_sla(change: Change) -> Sla:
+    """The SLA of the rule that matches the ticket now (defaults if none)."""
+    t = change.ticket
+    facts = routing.Facts(t.kind, t.category, t.topic, t.urgency, _lineage(t))
+    rule = await routing.match(change.session, facts)
+    return routing.sla_of(rule)
+
+
+def _lineage(ticket: Ticket) -> tuple[str, ...]:
+    return (ticket.grid_code,) if ticket.grid_code else ()
+
+
+def start_work_clocks(timers: Timers, sla: Sla) -> None:
+    """Response and resolution start (or restart) when a holder is given the ticket."""
+    if sla.response:
+        timers.start("response", sla.response, sla.calendar, sla.warning_lead)
+    else:
+        timers.cancel("response")
+    timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
+
+
+def hand_to(ticket: Ticket, department_code: str | None, member_id: str | None) -> None:
+    ticket.department_code = department_code
+    ticket.member_id = member_id
+
+
+# -- effects ------------------------------------------------------------------------
+
+
+async def dispatch(change: Change) -> None:
+    body = cast(s.DispatchBody, change.body)
+    if body.department_code is not None:
+        await routing.require_department(
+            change.session, body.department_code, ["body", "department_code"]
+        )
+    else:
+        raise errors.ValidationFailed.field(["body", "member_id"], "unknown member")
+    sla = await current_sla(change)
+    change.ticket.sla = sla.as_json()
+    hand_to(change.ticket, body.department_code, None)
+    start_work_clocks(change.timers, sla)
+    change.data = {"department_code": body.department_code}
+
+
+async def accept(change: Change) -> None:
+    change.timers.meet("response")
+
+
+async def return_(change: Change) -> None:
+    body = cast(s.ReasonBody, change.body)
+    change.timers.cancel("response", "resolution")
+    change.ticket.pending_extension = None
+    change.data = {"reason": body.reason, "department_code": change.ticket.department_code}
+
+
+async def reject_return(change: Change) -> None:
+    body = cast(s.NoteBody, change.body)
+    change.ticket.return_locked_for = change.ticket.department_code
+    start_work_clocks(change.timers, change.sla)
+    change.data = {"note": body.note, "department_code": change.ticket.department_code}
+
+
+async def callback(change: Change) -> None:
+    body = cast(s.CallbackBody, change.body)
+    if body.outcome == "reached":
+        change.timers.meet("callback")
+    change.data = {"outcome": body.outcome, "note": body.note}
+
+
+async def request_extension(change: Change) -> None:
+    body = cast(s.ExtensionRequestBody, change.body)
+    if body.until <= change.now:
+        raise errors.ValidationFailed.field(["body", "until"], "must be in the future")
+    until = body.until.astimezone(change.now.tzinfo)
+    change.ticket.pending_extension = {
+        "until": until.isoformat().replace("+00:00", "Z"),
+        "reason": body.reason,
+        "requested_at": change.now.isoformat().replace("+00:00", "Z"),
+    }
+    change.data = {"until": change.ticket.pending_extension["until"], "reason": body.reason}
+
+
+async def approve_extension(change: Change) -> None:
+    body = cast(s.OptionalNoteBody, change.body)
+    pending: dict[str, Any] = change.ticket.pending_extension or {}
+    until = datetime.fromisoformat(pending["until"])
+    change.timers.move("resolution", until, change.sla.warning_lead)
+    change.ticket.pending_extension = None
+    change.data = {"until": pending["until"], "note": body.note}
+
+
+async def deny_extension(change: Change) -> None:
+    body = cast(s.OptionalNoteBody, change.body)
+    pending: dict[str, Any] = change.ticket.pending_extension or {}
+    change.ticket.pending_extension = None
+    change.data = {"until": pending.get("until"), "note": body.note}
+
+
+async def resolve(change: Change) -> None:
+    body = cast(s.ResolveBody, change.body)
+    change.timers.meet("resolution")
+    change.ticket.result = body.result
+    change.data = {"result": body.result}
+
+
+async def resolve_directly(change: Change) -> None:
+    """直办: answered while the caller is on the line, so the callback is met too."""
+    body = cast(s.ResolveBody, change.body)
+    change.timers.meet("callback", "resolution")
+    change.ticket.result = body.result
+    change.data = {"result": body.result, "direct": True}
+    if change.ticket.on_the_spot:
+        change.data.update(on_the_spot=True, grid=change.ticket.grid_code)
+
+
+async def review(change: Change) -> None:
+    body = cast(s.ReviewBody, change.body)
+    t = change.ticket
+    t.satisfaction = body.satisfaction.value
+    change.timers.meet("callback")
+    change.data = {
+        "satisfaction": body.satisfaction.value,
+        "resolved": body.resolved,
+        "note": body.note,
+    }
+    if body.satisfaction is s.Satisfaction.dissatisfied and not body.resolved:
+        change.to = Status.accepted  # 重办: back to work on a new resolution clock
+        sla = change.sla
+        change.timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
+    else:
+        change.followers.append(("ticket.closed", {}))
+
+
+async def reopen(change: Change) -> None:
+    body = cast(s.ReopenBody, change.body)
+    t = change.ticket
+    department, member = body.department_code, body.member_id
+    if department is None and member is None:
+        department, member = t.department_code, t.member_id
+    if department is None and member is None:
+        raise errors.ValidationFailed.field(
+            ["body", "department_code"], "the ticket never had a holder; name one"
+        )
+    if body.department_code is not None:
+        await routing.require_department(
+            change.session, body.department_code, ["body", "department_code"]
+        )
+    if body.member_id is not None:
+        raise errors.ValidationFailed.field(["body", "member_id"], "unknown member")
+    hand_to(change.ticket, department, member)
+    t.satisfaction = None
+    sla = change.sla
+    change.timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
+    change.data = {"reason": body.reason, "department_code": department, "member_id": member}
+
+
+async def merge(change: Change) -> None:
+    from hotline.tickets import service  # the target is looked up within the actor's scope
+
+    body = cast(s.MergeBody, change.body)
+    target = await service.find_visible(change.session, change.actor, body.into)
+    if target is None or target.id == change.ticket.id or target.status not in OPEN:
+        raise errors.ValidationFailed.field(
+            ["body", "into"], "must be another open ticket you can see"
+        )
+    change.ticket.merged_into = target.id
+    change.timers.cancel()
+    change.data = {"into": str(target.id), "into_number": target.number}
+
+
+async def discard(change: Change) -> None:
+    body = cast(s.ReasonBody, change.body)
+    change.timers.cancel()
+    change.data = {"reason": body.reason}
+
+
+async def comment(change: Change) -> None:
+    body = cast(s.NoteBody, change.body)
+    change.data = {"note": body.note}
+
+
+def _t(
+    action: str,
+    sources: frozenset[str] | set[Status],
+    to: Status | None,
+    actors: dict[Role, Condition],
+    body: type[s.Body],
+    effect: Any,
+    event: str,
+    **extra: Any,
+) -> Transition[Change]:
+    return Transition(
+        action=action,
+        sources=frozenset(str(x) for x in sources),
+        to=None if to is None else str(to),
+        actors=actors,
+        body=body,
+        effect=effect,
+        event=event,
+        **extra,
+    )
+
+
+TICKETS: Machine[Change] = Machine(
+    name="ticket",
+    statuses=tuple(str(x) for x in Status),
+    transitions=[
+        _t(
+            "dispatch",
+            {Status.received, Status.posted, Status.returned},
+            Status.dispatched,
+            OPERATOR,
+            s.DispatchBody,
+            dispatch,
+            "ticket.dispatched",
+            summary="派单",
+        ),
+        _t(
+            "accept",
+            {Status.dispatched},
+            Status.accepted,
+            HANDLER,
+            s.EmptyBody,
+            accept,
+            "ticket.accepted",
+            summary="签收",
+        ),
+        _t(
+            "return",
+            {Status.dispatched, Status.accepted},
+            Status.returned,
+            HANDLER,
+            s.ReasonBody,
+            return_,
+            "ticket.returned",
+            guard=_return_guard,
+            summary="退单",
+        ),
+        _t(
+            "reject_return",
+            {Status.returned},
+            Status.dispatched,
+            OPERATOR,
+            s.NoteBody,
+            reject_return,
+            "ticket.return_rejected",
+            summary="退单审核不通过",
+        ),
+        _t(
+            "callback",
+            OPEN,
+            None,
+            OPERATOR,
+            s.CallbackBody,
+            callback,
+            "ticket.called_back",
+            summary="回访联系",
+        ),
+        _t(
+            "request_extension",
+            {Status.accepted},
+            None,
+            HANDLER,
+            s.ExtensionRequestBody,
+            request_extension,
+            "ticket.extension_requested",
+            guard=_no_pending_extension,
+            summary="申请延期",
+        ),
+        _t(
+            "approve_extension",
+            {Status.accepted},
+            None,
+            OPERATOR,
+            s.OptionalNoteBody,
+            approve_extension,
+            "ticket.extension_approved",
+            guard=_pending_extension,
+            summary="批准延期",
+        ),
+        _t(
+            "deny_extension",
+            {Status.accepted},
+            None,
+            OPERATOR,
+            s.OptionalNoteBody,
+            deny_extension,
+            "ticket.extension_denied",
+            guard=_pending_extension,
+            summary="驳回延期",
+        ),
+        _t(
+            "resolve",
+            {Status.accepted},
+            Status.resolved,
+            HANDLER,
+            s.ResolveBody,
+            resolve,
+            "ticket.resolved",
+            summary="办结",
+        ),
+        _t(
+            "resolve",
+            {Status.received},
+            Status.resolved,
+            {Role.operator: anyone, Role.member: on_the_spot_leader},
+            s.ResolveBody,
+            resolve_directly,
+            "ticket.resolved",
+            summary="直办",
+        ),
+        _t(
+            "review",
+            {Status.resolved},
+            Status.closed,
+            OPERATOR,
+            s.ReviewBody,
+            review,
+            "ticket.reviewed",
+            summary="回访评价",
+        ),
+        _t(
+            "reopen",
+            {Status.closed},
+            Status.dispatched,
+            OPERATOR,
+            s.ReopenBody,
+            reopen,
+            "ticket.reopened",
+            summary="重新办理",
+        ),
+        _t(
+            "merge",
+            {Status.received, Status.posted, Status.dispatched},
+            Status.merged,
+            OPERATOR,
+            s.MergeBody,
+            merge,
+            "ticket.merged",
+            summary="并单",
+        ),
+        _t(
+            "discard",
+            {Status.received},
+            Status.invalid,
+            OPERATOR,
+            s.ReasonBody,
+            discard,
+            "ticket.discarded",
+            summary="作废",
+        ),
+        _t(
+            "comment",
+            EVERY,
+            None,
+            {r: anyone for r in Role if r not in (Role.viewer, Role.admin)},
+            s.NoteBody,
+            comment,
+            "ticket.commented",
+            summary="备注",
+        ),
+    ],
+)
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None

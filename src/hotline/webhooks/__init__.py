@@ -1,0 +1,1 @@
+"""Departmental integrations: subscriptions and the transactional outbox."""

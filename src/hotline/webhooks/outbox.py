@@ -1,0 +1,73 @@
+"""Writing outbox rows: one pending delivery per subscription that wants an event,
+in the transaction of the change that caused it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """An event to announce: its type and the departments it concerns."""
+
+    type: str
+    subject_id: uuid.UUID | None
+    departments: Collection[str | None]
+    at: datetime
+
+
+def _wants(sub: WebhookSubscription, item: Announcement) -> bool:
+    if "*" not in sub.events and item.type not in sub.events:
+        return False
+    return sub.department_code is None or sub.department_code in item.departments
+
+
+async def enqueue(
+    session: AsyncSession,
+    items: Sequence[Announcement],
+    data: Callable[[], dict[str, Any]],
+) -> int:
+    """Add the deliveries for ``items``; ``data`` builds the payload's ``data`` only when needed."""
+    if not items:
+        return 0
+    subs = (
+        await session.scalars(
+            sa.select(WebhookSubscription).where(
+                WebhookSubscription.active.is_(True), WebhookSubscription.deleted_at.is_(None)
+            )
+        )
+    ).all()
+    count = 0
+    payload_data: dict[str, Any] | None = None
+    for item in items:
+        for sub in subs:
+            if not _wants(sub, item):
+                continue
+            if payload_data is None:
+                payload_data = data()
+            session.add(
+                WebhookDelivery(
+                    id=uuid.uuid4(),
+                    subscription_id=sub.id,
+                    event_type=item.type,
+                    subject_id=item.subject_id,
+                    payload={"type": item.type, "timestamp": item.at, "data": payload_data},
+                    status=PENDING,
+                    attempts=0,
+                    next_attempt_at=item.at,
+                    created_at=item.at,
+                )
+            )
+            count += 1
+    return count
