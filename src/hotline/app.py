@@ -17,6 +17,7 @@ from hotline.auth.router import router as principals_router
 from hotline.clock import Clock, SystemClock
 from hotline.config import Settings
 from hotline.db import Database
+from hotline.guard import GuardMiddleware
 from hotline.observe import ObserveMiddleware
 from hotline.ops import router as ops_router
 from hotline.routing.router import router as routing_router
@@ -69,6 +70,7 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware)
     for router in (ops_router, principals_router, routing_router, calendar_router, tickets_router):
         app.include_router(router)

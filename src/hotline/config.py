@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     points_base: float = 10.0
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     db_pool_size: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
     @field_validator("log_level")
     @classmethod

@@ -12,7 +12,9 @@ from starlette.responses import Response
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
+from hotline.idempotency import REPLAYED_HEADER
 from hotline.jsonutil import JSONOut
+from hotline.observe import TICKETS_CREATED
 from hotline.privacy import phones
 from hotline.tickets import schemas as s
 from hotline.tickets import service
@@ -56,7 +58,10 @@ async def create_ticket(
         out = await service.render_one(session, actor, ticket)
         return 201, out, {**etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
 
-    return await write(request, runtime, actor, handler)
+    response = await write(request, runtime, actor, handler)
+    if REPLAYED_HEADER not in response.headers:
+        TICKETS_CREATED.labels(body.channel.value).inc()
+    return response
 
 
 @router.get("", response_model=s.TicketPage, responses=PROBLEMS)

@@ -1,0 +1,103 @@
+"""Input hygiene before any route runs: body size (413), content type (415), and text
+PostgreSQL cannot store or that is not valid Unicode (NUL, unpaired surrogates: 422)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from hotline import errors
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _bad_text(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_bad_text(k) or _bad_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_bad_text(v) for v in value)
+    return False
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class GuardMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/v1/") -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.json_prefix = json_prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_query(scope)
+            if scope["method"] in _WITH_BODY:
+                receive = await self._checked_body(scope, receive)
+        except errors.HotlineError as exc:
+            await errors.problem_response(exc)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _check_query(scope: Scope) -> None:
+        raw: bytes = scope.get("query_string", b"")
+        if raw and (b"\x00" in unquote_to_bytes(raw) or b"%00" in raw):
+            raise errors.ValidationFailed.field(["query"], "must not contain NUL characters")
+
+    async def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
+        headers = {k.lower(): v for k, v in scope["headers"]}
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise errors.PayloadTooLarge(f"The body is larger than {self.max_body_bytes} bytes.")
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise errors.PayloadTooLarge(
+                    f"The body is larger than {self.max_body_bytes} bytes."
+                )
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        if body and scope["path"].startswith(self.json_prefix):
+            content_type = headers.get(b"content-type", b"").decode("latin-1")
+            if not _is_json(content_type):
+                raise errors.UnsupportedMediaType(
+                    "Send JSON with 'Content-Type: application/json'."
+                )
+            try:
+                parsed = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                parsed = None  # malformed JSON: the route answers 422 for it
+            if _bad_text(parsed):
+                raise errors.ValidationFailed.field(
+                    ["body"], "text must not contain NUL characters or unpaired surrogates"
+                )
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        return replay
