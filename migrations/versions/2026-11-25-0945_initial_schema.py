@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 758472f77366
+Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 09:45:56.731331+00:00
+Created: 2026-11-25 09:52:38.133047+00:00
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = "758472f77366"
+revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -215,6 +215,58 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routing_rules")),
     )
     op.create_table(
+        "supervisions",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("subject", sa.String(length=20), nullable=False),
+        sa.Column("ticket_id", sa.Uuid(), nullable=True),
+        sa.Column("dispute_id", sa.Uuid(), nullable=True),
+        sa.Column("department_code", sa.String(length=64), nullable=True),
+        sa.Column("reason", sa.String(length=30), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=10), nullable=False),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("escalate_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_entry", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_supervisions_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_supervisions")),
+    )
+    with op.batch_alter_table("supervisions", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_supervisions_department_code"), ["department_code"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_supervisions_dispute_id"), ["dispute_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_supervisions_escalate_due",
+            ["escalate_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.create_index(
+            "ix_supervisions_status_opened", ["status", "opened_at", "id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_supervisions_ticket_id"), ["ticket_id"], unique=False)
+        batch_op.create_index(
+            "uq_supervisions_open_dispute",
+            ["dispute_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open' AND dispute_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND dispute_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "uq_supervisions_open_ticket",
+            ["ticket_id"],
+            unique=True,
+            postgresql_where=sa.text("status = 'open' AND ticket_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND ticket_id IS NOT NULL"),
+        )
+
+    op.create_table(
         "ticket_events",
         sa.Column("ticket_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -289,8 +341,26 @@ def upgrade() -> None:
             batch_op.f("ix_webhook_deliveries_subscription_id"), ["subscription_id"], unique=False
         )
 
+    op.create_table(
+        "supervision_entries",
+        sa.Column("supervision_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("type", sa.String(length=30), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["supervision_id"],
+            ["supervisions.id"],
+            name=op.f("fk_supervision_entries_supervision_id_supervisions"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("supervision_id", "seq", name=op.f("pk_supervision_entries")),
+    )
+
 
 def downgrade() -> None:
+    op.drop_table("supervision_entries")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_deliveries_subscription_id"))
         batch_op.drop_index("ix_webhook_deliveries_status")
@@ -306,6 +376,28 @@ def downgrade() -> None:
 
     op.drop_table("tokens")
     op.drop_table("ticket_events")
+    with op.batch_alter_table("supervisions", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_supervisions_open_ticket",
+            postgresql_where=sa.text("status = 'open' AND ticket_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND ticket_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "uq_supervisions_open_dispute",
+            postgresql_where=sa.text("status = 'open' AND dispute_id IS NOT NULL"),
+            sqlite_where=sa.text("status = 'open' AND dispute_id IS NOT NULL"),
+        )
+        batch_op.drop_index(batch_op.f("ix_supervisions_ticket_id"))
+        batch_op.drop_index("ix_supervisions_status_opened")
+        batch_op.drop_index(
+            "ix_supervisions_escalate_due",
+            postgresql_where=sa.text("status = 'open'"),
+            sqlite_where=sa.text("status = 'open'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_supervisions_dispute_id"))
+        batch_op.drop_index(batch_op.f("ix_supervisions_department_code"))
+
+    op.drop_table("supervisions")
     op.drop_table("routing_rules")
     op.drop_table("webhook_subscriptions")
     with op.batch_alter_table("timers", schema=None) as batch_op:

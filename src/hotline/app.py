@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,8 +26,10 @@ from hotline.runtime import Runtime
 from hotline.sla import service as sla
 from hotline.sla.calendar import WorkingCalendar
 from hotline.sla.router import router as calendar_router
+from hotline.supervision.router import router as supervision_router
 from hotline.tickets.router import action_bodies
 from hotline.tickets.router import router as tickets_router
+from hotline.worker import Worker
 
 log = structlog.get_logger(__name__)
 
@@ -58,9 +61,14 @@ def create_app(
         logs.configure(settings.log_level, json=settings.log_json)
         runtime = await start_runtime(settings, clock)
         app.state.runtime = runtime
+        worker = Worker(runtime) if run_workers else None
+        task = asyncio.create_task(worker.run()) if worker else None
         try:
             yield
         finally:
+            if worker is not None and task is not None:
+                worker.stop.set()
+                await task
             await runtime.db.dispose()
 
     app = FastAPI(
@@ -72,7 +80,15 @@ def create_app(
     errors.install(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(ObserveMiddleware)
-    for router in (ops_router, principals_router, routing_router, calendar_router, tickets_router):
+    routers = (
+        ops_router,
+        principals_router,
+        routing_router,
+        calendar_router,
+        tickets_router,
+        supervision_router,
+    )
+    for router in routers:
         app.include_router(router)
 
     def openapi() -> dict[str, Any]:

@@ -44,6 +44,31 @@ def serve(host: str, port: int, no_worker: bool, no_migrate: bool) -> None:
 
 
 @main.command()
+def worker() -> None:
+    """Run the SLA sweeper (and webhook dispatcher) without the API; run as many as you like."""
+    import signal
+
+    from hotline.app import start_runtime
+    from hotline.worker import Worker
+
+    settings = Settings()
+    logs.configure(settings.log_level, json=settings.log_json)
+
+    async def run() -> None:
+        runtime = await start_runtime(settings, SystemClock())
+        loop_worker = Worker(runtime)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, loop_worker.stop.set)
+        try:
+            await loop_worker.run()
+        finally:
+            await runtime.db.dispose()
+
+    asyncio.run(run())
+
+
+@main.command()
 def migrate() -> None:
     """Apply pending database migrations."""
     from hotline.migrate import current, upgrade

@@ -5,6 +5,7 @@ from hotline.db import Base
 from hotline.idempotency import IdempotencyKey
 from hotline.routing.models import Department, RoutingRule
 from hotline.sla.models import CalendarYear, Timer
+from hotline.supervision.models import Supervision, SupervisionEntry
 from hotline.tickets.models import Ticket, TicketCounter, TicketEvent
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 
@@ -16,6 +17,8 @@ __all__ = [
     "IdempotencyKey",
     "Principal",
     "RoutingRule",
+    "Supervision",
+    "SupervisionEntry",
     "Ticket",
     "TicketCounter",
     "TicketEvent",

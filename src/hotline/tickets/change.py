@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.auth.service import Actor
 from hotline.runtime import Runtime
 from hotline.sla.service import Sla, Timers
+from hotline.supervision.models import Supervision
 from hotline.tickets.models import Ticket, TicketEvent
 from hotline.webhooks import outbox
 
@@ -33,6 +34,7 @@ class Change:
     followers: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     departments_before: frozenset[str | None] = frozenset()
     created: list[uuid.UUID] = field(default_factory=list)  # tickets this change created
+    supervision: Supervision | None = None  # the case this change opened or touched
 
     @property
     def sla(self) -> Sla:

@@ -17,7 +17,7 @@ from hotline.jsonutil import JSONOut
 from hotline.observe import TICKETS_CREATED
 from hotline.privacy import phones
 from hotline.tickets import schemas as s
-from hotline.tickets import service
+from hotline.tickets import scope, service
 from hotline.tickets.transitions import TICKETS
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -111,7 +111,7 @@ async def list_tickets(
 
 @router.get("/{ticket_id}", response_model=s.TicketOut, responses=PROBLEMS)
 async def get_ticket(ticket_id: str, session: ReadSession, actor: ActorDep) -> Response:
-    ticket = await service.get_visible(session, actor, ticket_id)
+    ticket = await scope.get_visible(session, actor, ticket_id)
     out = await service.render_one(session, actor, ticket)
     return JSONOut(out, headers={**etag(ticket.version), "Cache-Control": "no-store"})
 

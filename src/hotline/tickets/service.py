@@ -14,7 +14,6 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from hotline import errors, pagination
 from hotline.auth.models import Role
@@ -22,61 +21,20 @@ from hotline.auth.service import Actor
 from hotline.db import dialect_name
 from hotline.routing import service as routing
 from hotline.runtime import Runtime
+from hotline.sla.models import Timer
 from hotline.sla.service import Timers, timers_of
+from hotline.supervision import service as supervision
+from hotline.supervision.models import Supervision
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
 from hotline.tickets.change import Change, Timeline, touch
 from hotline.tickets.models import Ticket, TicketCounter, TicketEvent
+from hotline.tickets.scope import get_visible, visible
 from hotline.tickets.views import ticket_json
 from hotline.webhooks import outbox
+from hotline.webhooks.models import WebhookSubscription
 
 CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
-
-
-# -- scope -------------------------------------------------------------------------
-
-
-def visible(actor: Actor) -> sa.ColumnElement[bool]:
-    """What the actor may read, as a WHERE clause: scope lives in the query layer."""
-    if actor.role in (Role.admin, Role.operator, Role.supervisor, Role.viewer):
-        return sa.true()
-    if actor.role is Role.department:
-        parent = aliased(Ticket)
-        return sa.or_(
-            Ticket.department_code == actor.department_code,
-            sa.exists().where(
-                parent.id == Ticket.parent_id, parent.department_code == actor.department_code
-            ),
-        )
-    if actor.role is Role.member:
-        return sa.or_(
-            sa.and_(Ticket.member_id.is_not(None), Ticket.member_id == actor.member_id),
-            Ticket.created_by == actor.id,
-        )
-    if actor.role is Role.app:
-        return Ticket.created_by == actor.id
-    return sa.false()
-
-
-async def find_visible(
-    session: AsyncSession, actor: Actor, ticket_id: str | uuid.UUID, *, for_update: bool = False
-) -> Ticket | None:
-    key = ticket_id if isinstance(ticket_id, uuid.UUID) else tx.parse_id(ticket_id)
-    if key is None:
-        return None
-    stmt = sa.select(Ticket).where(Ticket.id == key, visible(actor))
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-async def get_visible(
-    session: AsyncSession, actor: Actor, ticket_id: str, *, for_update: bool = False
-) -> Ticket:
-    ticket = await find_visible(session, actor, ticket_id, for_update=for_update)
-    if ticket is None:
-        raise errors.NotFound("No such ticket.")
-    return ticket
 
 
 # -- rendering ---------------------------------------------------------------------
@@ -201,22 +159,57 @@ async def create(
             ticket.status,
             {"department_code": rule.department_code, "auto": True},
         )
-    await _announce(session, timeline, ticket, timers, frozenset())
+    await announce(session, timeline, ticket, timers.rows, frozenset())
     await session.flush()
     return ticket
 
 
-async def _announce(
+async def announce(
     session: AsyncSession,
     timeline: Timeline,
     ticket: Ticket,
-    timers: Timers,
+    timers: Sequence[Timer],
     departments_before: frozenset[str | None],
+    case: Supervision | None = None,
+    subscriptions: Sequence[WebhookSubscription] | None = None,
 ) -> None:
-    def payload() -> dict[str, Any]:
-        return {"ticket": ticket_json(ticket, timers.rows, actor=None)}
+    """Outbox rows for the change's events: ``{ticket}`` (as its department would read
+    it), or ``{supervision, ticket}`` for supervision events."""
 
-    await outbox.enqueue(session, timeline.announcements(departments_before), payload)
+    async def payload(type_: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"ticket": ticket_json(ticket, timers, actor=None)}
+        if case is not None and type_.startswith("supervision."):
+            data = {"supervision": (await supervision.render(session, [case]))[0], **data}
+        return data
+
+    await outbox.enqueue(
+        session, timeline.announcements(departments_before), payload, subscriptions
+    )
+
+
+async def record(
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    timers: Sequence[Timer] | None = None,
+    case: Supervision | None = None,
+    bump: bool = False,
+    subscriptions: Sequence[WebhookSubscription] | None = None,
+) -> None:
+    """Append events that change no status (sweeper, supervision) with their outbox rows;
+    ``bump`` when the ticket as returned changed."""
+    timeline = Timeline(session, ticket, actor, now)
+    for type_, data in events:
+        timeline.add(type_, ticket.status, ticket.status, data)
+    if bump:
+        touch(ticket, now)
+    if timers is None:
+        timers = (await timers_of(session, "ticket", [ticket.id]))[ticket.id]
+    departments = frozenset({ticket.department_code})
+    await announce(session, timeline, ticket, timers, departments, case, subscriptions)
 
 
 # -- actions -----------------------------------------------------------------------
@@ -288,7 +281,9 @@ async def apply(
     timeline.add(transition.event, before, after, change.data)
     for type_, data in change.followers:
         timeline.add(type_, before, after, data)
-    await _announce(session, timeline, ticket, timers, change.departments_before)
+    await announce(
+        session, timeline, ticket, timers.rows, change.departments_before, change.supervision
+    )
     await session.flush()
     return ticket
 

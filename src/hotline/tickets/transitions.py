@@ -7,7 +7,6 @@ recorded as this event. Everything else about actions is derived from it.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any, cast
 
@@ -16,9 +15,11 @@ from hotline.auth.models import Role
 from hotline.auth.service import Actor
 from hotline.routing import service as routing
 from hotline.sla.service import Sla, Timers
+from hotline.supervision import service as supervision
 from hotline.tickets import schemas as s
 from hotline.tickets.change import Change
 from hotline.tickets.models import Ticket
+from hotline.tickets.scope import find_visible
 from hotline.workflow import Condition, Machine, Transition, anyone
 
 Status = s.Status
@@ -39,8 +40,13 @@ def on_the_spot_leader(ticket: Ticket, actor: Actor) -> bool:
     return ticket.on_the_spot and ticket.created_by is not None and ticket.created_by == actor.id
 
 
+# Who may take an action (admins aside), as data for the table below.
 HANDLER: dict[Role, Condition] = {Role.department: own_department, Role.member: holder}
 OPERATOR: dict[Role, Condition] = {Role.operator: anyone}
+DIRECT: dict[Role, Condition] = {Role.operator: anyone, Role.member: on_the_spot_leader}
+SUPERVISOR: dict[Role, Condition] = {Role.supervisor: anyone}
+# Everyone who can see the ticket may comment on it, except a viewer.
+ANYONE: dict[Role, Condition] = {r: anyone for r in Role if r not in (Role.viewer, Role.admin)}
 
 
 def _return_guard(ticket: Ticket, _actor: Actor) -> type[errors.HotlineError] | None:
@@ -217,10 +223,8 @@ async def reopen(change: Change) -> None:
 
 
 async def merge(change: Change) -> None:
-    from hotline.tickets import service  # the target is looked up within the actor's scope
-
     body = cast(s.MergeBody, change.body)
-    target = await service.find_visible(change.session, change.actor, body.into)
+    target = await find_visible(change.session, change.actor, body.into)
     if target is None or target.id == change.ticket.id or target.status not in OPEN:
         raise errors.ValidationFailed.field(
             ["body", "into"], "must be another open ticket you can see"
@@ -228,6 +232,38 @@ async def merge(change: Change) -> None:
     change.ticket.merged_into = target.id
     change.timers.cancel()
     change.data = {"into": str(target.id), "into_number": target.number}
+    case = await supervision.open_case(change.session, ticket_id=change.ticket.id)
+    if case is not None:
+        note = f"merged into {target.number}"
+        supervision.close(change.session, case, note, change.actor, change.now)
+        change.supervision = case
+        change.followers.append(
+            ("supervision.closed", {"supervision_id": str(case.id), "note": note})
+        )
+
+
+async def supervise(change: Change) -> None:
+    """Manual 督办: opens a case, or adds to the one already open."""
+    body = cast(s.NoteBody, change.body)
+    t = change.ticket
+    case, opened = await supervision.open_or_add(
+        change.session,
+        subject="ticket",
+        subject_id=t.id,
+        department_code=t.department_code,
+        reason="manual",
+        note=body.note,
+        actor=change.actor,
+        now=change.now,
+        escalate=supervision.escalate_at(change.runtime.calendar, change.sla, change.now),
+    )
+    t.supervised = True
+    change.supervision = case
+    change.data = {"note": body.note, "supervision_id": str(case.id)}
+    if opened:
+        change.followers.append(
+            ("supervision.opened", {"supervision_id": str(case.id), "reason": "manual", "level": 1})
+        )
 
 
 async def discard(change: Change) -> None:
@@ -263,170 +299,29 @@ def _t(
     )
 
 
+# fmt: off
+R = Status  # short names keep one transition to a line
 TICKETS: Machine[Change] = Machine(
     name="ticket",
     statuses=tuple(str(x) for x in Status),
     transitions=[
-        _t(
-            "dispatch",
-            {Status.received, Status.posted, Status.returned},
-            Status.dispatched,
-            OPERATOR,
-            s.DispatchBody,
-            dispatch,
-            "ticket.dispatched",
-            summary="派单",
-        ),
-        _t(
-            "accept",
-            {Status.dispatched},
-            Status.accepted,
-            HANDLER,
-            s.EmptyBody,
-            accept,
-            "ticket.accepted",
-            summary="签收",
-        ),
-        _t(
-            "return",
-            {Status.dispatched, Status.accepted},
-            Status.returned,
-            HANDLER,
-            s.ReasonBody,
-            return_,
-            "ticket.returned",
-            guard=_return_guard,
-            summary="退单",
-        ),
-        _t(
-            "reject_return",
-            {Status.returned},
-            Status.dispatched,
-            OPERATOR,
-            s.NoteBody,
-            reject_return,
-            "ticket.return_rejected",
-            summary="退单审核不通过",
-        ),
-        _t(
-            "callback",
-            OPEN,
-            None,
-            OPERATOR,
-            s.CallbackBody,
-            callback,
-            "ticket.called_back",
-            summary="回访联系",
-        ),
-        _t(
-            "request_extension",
-            {Status.accepted},
-            None,
-            HANDLER,
-            s.ExtensionRequestBody,
-            request_extension,
-            "ticket.extension_requested",
-            guard=_no_pending_extension,
-            summary="申请延期",
-        ),
-        _t(
-            "approve_extension",
-            {Status.accepted},
-            None,
-            OPERATOR,
-            s.OptionalNoteBody,
-            approve_extension,
-            "ticket.extension_approved",
-            guard=_pending_extension,
-            summary="批准延期",
-        ),
-        _t(
-            "deny_extension",
-            {Status.accepted},
-            None,
-            OPERATOR,
-            s.OptionalNoteBody,
-            deny_extension,
-            "ticket.extension_denied",
-            guard=_pending_extension,
-            summary="驳回延期",
-        ),
-        _t(
-            "resolve",
-            {Status.accepted},
-            Status.resolved,
-            HANDLER,
-            s.ResolveBody,
-            resolve,
-            "ticket.resolved",
-            summary="办结",
-        ),
-        _t(
-            "resolve",
-            {Status.received},
-            Status.resolved,
-            {Role.operator: anyone, Role.member: on_the_spot_leader},
-            s.ResolveBody,
-            resolve_directly,
-            "ticket.resolved",
-            summary="直办",
-        ),
-        _t(
-            "review",
-            {Status.resolved},
-            Status.closed,
-            OPERATOR,
-            s.ReviewBody,
-            review,
-            "ticket.reviewed",
-            summary="回访评价",
-        ),
-        _t(
-            "reopen",
-            {Status.closed},
-            Status.dispatched,
-            OPERATOR,
-            s.ReopenBody,
-            reopen,
-            "ticket.reopened",
-            summary="重新办理",
-        ),
-        _t(
-            "merge",
-            {Status.received, Status.posted, Status.dispatched},
-            Status.merged,
-            OPERATOR,
-            s.MergeBody,
-            merge,
-            "ticket.merged",
-            summary="并单",
-        ),
-        _t(
-            "discard",
-            {Status.received},
-            Status.invalid,
-            OPERATOR,
-            s.ReasonBody,
-            discard,
-            "ticket.discarded",
-            summary="作废",
-        ),
-        _t(
-            "comment",
-            EVERY,
-            None,
-            {r: anyone for r in Role if r not in (Role.viewer, Role.admin)},
-            s.NoteBody,
-            comment,
-            "ticket.commented",
-            summary="备注",
-        ),
+        #  action               from                                  to             who       body                     effect             event
+        _t("dispatch",          {R.received, R.posted, R.returned},   R.dispatched,  OPERATOR, s.DispatchBody,          dispatch,          "ticket.dispatched",           summary="派单"),
+        _t("accept",            {R.dispatched},                       R.accepted,    HANDLER,  s.EmptyBody,             accept,            "ticket.accepted",             summary="签收"),
+        _t("return",            {R.dispatched, R.accepted},           R.returned,    HANDLER,  s.ReasonBody,            return_,           "ticket.returned",             summary="退单", guard=_return_guard),
+        _t("reject_return",     {R.returned},                         R.dispatched,  OPERATOR, s.NoteBody,              reject_return,     "ticket.return_rejected",      summary="退单审核不通过"),
+        _t("callback",          OPEN,                                 None,          OPERATOR, s.CallbackBody,          callback,          "ticket.called_back",          summary="回访联系"),
+        _t("request_extension", {R.accepted},                         None,          HANDLER,  s.ExtensionRequestBody,  request_extension, "ticket.extension_requested",  summary="申请延期", guard=_no_pending_extension),
+        _t("approve_extension", {R.accepted},                         None,          OPERATOR, s.OptionalNoteBody,      approve_extension, "ticket.extension_approved",   summary="批准延期", guard=_pending_extension),
+        _t("deny_extension",    {R.accepted},                         None,          OPERATOR, s.OptionalNoteBody,      deny_extension,    "ticket.extension_denied",     summary="驳回延期", guard=_pending_extension),
+        _t("resolve",           {R.accepted},                         R.resolved,    HANDLER,  s.ResolveBody,           resolve,           "ticket.resolved",             summary="办结"),
+        _t("resolve",           {R.received},                         R.resolved,    DIRECT,   s.ResolveBody,           resolve_directly,  "ticket.resolved",             summary="办结"),
+        _t("review",            {R.resolved},                         R.closed,      OPERATOR, s.ReviewBody,            review,            "ticket.reviewed",             summary="回访评价"),
+        _t("reopen",            {R.closed},                           R.dispatched,  OPERATOR, s.ReopenBody,            reopen,            "ticket.reopened",             summary="重新办理"),
+        _t("merge",             {R.received, R.posted, R.dispatched}, R.merged,      OPERATOR, s.MergeBody,             merge,             "ticket.merged",               summary="并单"),
+        _t("discard",           {R.received},                         R.invalid,     OPERATOR, s.ReasonBody,            discard,           "ticket.discarded",            summary="作废"),
+        _t("supervise",         OPEN,                                 None,          SUPERVISOR, s.NoteBody,            supervise,         "ticket.supervised",           summary="督办"),
+        _t("comment",           EVERY,                                None,          ANYONE,   s.NoteBody,              comment,           "ticket.commented",            summary="备注"),
     ],
 )
-
-
-def parse_id(value: str) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        return None
+# fmt: on

@@ -4,7 +4,7 @@ in the transaction of the change that caused it."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,29 +33,39 @@ def _wants(sub: WebhookSubscription, item: Announcement) -> bool:
     return sub.department_code is None or sub.department_code in item.departments
 
 
+async def active_subscriptions(session: AsyncSession) -> list[WebhookSubscription]:
+    return list(
+        (
+            await session.scalars(
+                sa.select(WebhookSubscription).where(
+                    WebhookSubscription.active.is_(True), WebhookSubscription.deleted_at.is_(None)
+                )
+            )
+        ).all()
+    )
+
+
 async def enqueue(
     session: AsyncSession,
     items: Sequence[Announcement],
-    data: Callable[[], dict[str, Any]],
+    data: Callable[[str], Awaitable[dict[str, Any]]],
+    subscriptions: Sequence[WebhookSubscription] | None = None,
 ) -> int:
-    """Add the deliveries for ``items``; ``data`` builds the payload's ``data`` only when needed."""
+    """Add the deliveries for ``items``; ``data(type)`` builds a payload's ``data`` only
+    when some subscription wants the event."""
     if not items:
         return 0
-    subs = (
-        await session.scalars(
-            sa.select(WebhookSubscription).where(
-                WebhookSubscription.active.is_(True), WebhookSubscription.deleted_at.is_(None)
-            )
-        )
-    ).all()
+    subs = await active_subscriptions(session) if subscriptions is None else subscriptions
     count = 0
-    payload_data: dict[str, Any] | None = None
+    built: dict[bool, dict[str, Any]] = {}
     for item in items:
         for sub in subs:
             if not _wants(sub, item):
                 continue
-            if payload_data is None:
-                payload_data = data()
+            kind = item.type.startswith("supervision.")
+            if kind not in built:
+                built[kind] = await data(item.type)
+            payload_data = built[kind]
             session.add(
                 WebhookDelivery(
                     id=uuid.uuid4(),

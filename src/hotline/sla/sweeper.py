@@ -1,0 +1,274 @@
+"""The SLA sweeper: breaches due timers, warns before deadlines, escalates cases.
+
+Each batch is one transaction. Candidates are read without locks, then their
+tickets are locked with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite's writer
+lock serialises everything) and the timers are re-read under that lock. Timers
+change only under their ticket's lock, so any number of sweepers, and actions
+running beside them, breach each timer exactly once and never deadlock (every
+writer locks the ticket before its timers). A sweeper killed mid-batch rolls back
+and the next sweep does that batch again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.auth.service import SYSTEM
+from hotline.runtime import Runtime
+from hotline.sla.models import Timer
+from hotline.sla.service import BREACHED, RUNNING, Sla, timers_of
+from hotline.supervision import service as supervision
+from hotline.supervision.models import Supervision
+from hotline.tickets import service as tickets
+from hotline.tickets.models import Ticket
+from hotline.tickets.schemas import OPEN_STATUSES, Status
+from hotline.webhooks import outbox
+from hotline.webhooks.models import WebhookSubscription
+
+log = structlog.get_logger(__name__)
+BATCH = 100
+UNRESOLVED = frozenset(OPEN_STATUSES) - {Status.resolved}
+
+
+@dataclass
+class SweepReport:
+    breached: int = 0
+    warned: int = 0
+    escalated: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.breached or self.warned or self.escalated)
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")
+
+
+async def _lock_tickets(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[Ticket]:
+    if not ids:
+        return []
+    stmt = (
+        sa.select(Ticket)
+        .where(Ticket.id.in_(ids))
+        .order_by(Ticket.id)
+        .with_for_update(skip_locked=True)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    return list(dict.fromkeys(ids))
+
+
+async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+    """Breach the due timers of up to ``limit`` tickets; returns (breached, tickets handled)."""
+    async with runtime.db.transaction() as session:
+        candidates = _unique(
+            (
+                await session.scalars(
+                    sa.select(Timer.subject_id)
+                    .where(
+                        Timer.state == RUNNING, Timer.due_at <= now, Timer.subject_type == "ticket"
+                    )
+                    .order_by(Timer.due_at)
+                    .limit(limit)
+                )
+            ).all()
+        )
+        locked = await _lock_tickets(session, candidates)
+        if not locked:
+            return 0, 0
+        all_timers = await timers_of(session, "ticket", [t.id for t in locked])
+        subs = await outbox.active_subscriptions(session)
+        breached = 0
+        for ticket in locked:
+            timers = all_timers[ticket.id]
+            due = [t for t in timers if t.state == RUNNING and t.due_at <= now]
+            if due:
+                await _breach(session, runtime, ticket, timers, due, now, subs)
+                breached += len(due)
+        return breached, len(locked)
+
+
+async def _breach(
+    session: AsyncSession,
+    runtime: Runtime,
+    ticket: Ticket,
+    timers: Sequence[Timer],
+    due: Sequence[Timer],
+    now: datetime,
+    subs: Sequence[WebhookSubscription],
+) -> None:
+    events: list[tuple[str, dict[str, object]]] = []
+    case: Supervision | None = None
+    for timer in due:
+        timer.state, timer.breached_at = BREACHED, now
+        events.append(
+            (
+                "ticket.sla_breached",
+                {"timer": timer.kind, "due_at": _iso(timer.due_at), "timer_id": str(timer.id)},
+            )
+        )
+        if timer.kind == "resolution":
+            sla = Sla.from_json(ticket.sla)
+            case, opened = await supervision.open_or_add(
+                session,
+                subject="ticket",
+                subject_id=ticket.id,
+                department_code=ticket.department_code,
+                reason="sla_breached",
+                note=f"resolution due {_iso(timer.due_at)} passed",
+                actor=SYSTEM,
+                now=now,
+                escalate=supervision.escalate_at(runtime.calendar, sla, now),
+            )
+            ticket.supervised = True
+            if opened:
+                events.append(
+                    (
+                        "supervision.opened",
+                        {"supervision_id": str(case.id), "reason": "sla_breached", "level": 1},
+                    )
+                )
+    ticket.overdue = True
+    await tickets.record(
+        session,
+        ticket,
+        SYSTEM,
+        now,
+        events,
+        timers=timers,
+        case=case,
+        bump=True,
+        subscriptions=subs,
+    )
+
+
+async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+    """Record one ``ticket.sla_warning`` per timer whose warning time came."""
+    async with runtime.db.transaction() as session:
+        candidates = _unique(
+            (
+                await session.scalars(
+                    sa.select(Timer.subject_id)
+                    .where(
+                        Timer.state == RUNNING,
+                        Timer.warned_at.is_(None),
+                        Timer.warn_at <= now,
+                        Timer.subject_type == "ticket",
+                    )
+                    .order_by(Timer.warn_at)
+                    .limit(limit)
+                )
+            ).all()
+        )
+        locked = await _lock_tickets(session, candidates)
+        if not locked:
+            return 0, 0
+        all_timers = await timers_of(session, "ticket", [t.id for t in locked])
+        subs = await outbox.active_subscriptions(session)
+        warned = 0
+        for ticket in locked:
+            timers = all_timers[ticket.id]
+            due = [
+                t
+                for t in timers
+                if t.state == RUNNING
+                and t.warned_at is None
+                and t.warn_at is not None
+                and t.warn_at <= now
+            ]
+            for timer in due:
+                timer.warned_at = now
+            # A deadline already passed is reported by its breach, not by a late warning.
+            events = [
+                (
+                    "ticket.sla_warning",
+                    {"timer": t.kind, "due_at": _iso(t.due_at), "timer_id": str(t.id)},
+                )
+                for t in due
+                if t.due_at > now
+            ]
+            if events:
+                await tickets.record(
+                    session, ticket, SYSTEM, now, events, timers=timers, subscriptions=subs
+                )
+            warned += len(events)
+        return warned, len(locked)
+
+
+async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+    """Raise open cases whose ticket is still unresolved ``escalate_after`` later."""
+    async with runtime.db.transaction() as session:
+        rows = (
+            await session.execute(
+                sa.select(Supervision.id, Supervision.ticket_id)
+                .where(
+                    Supervision.status == supervision.OPEN,
+                    Supervision.escalate_at <= now,
+                    Supervision.ticket_id.is_not(None),
+                )
+                .order_by(Supervision.escalate_at)
+                .limit(limit)
+            )
+        ).all()
+        ticket_ids = _unique([r[1] for r in rows if r[1] is not None])
+        locked = {t.id: t for t in await _lock_tickets(session, ticket_ids)}
+        escalated = handled = 0
+        for case_id, ticket_id in rows:
+            ticket = locked.get(ticket_id) if ticket_id is not None else None
+            if ticket is None:
+                continue
+            handled += 1
+            case = await session.get(Supervision, case_id, with_for_update=True)
+            if (
+                case is None
+                or case.status != supervision.OPEN
+                or case.escalate_at is None
+                or case.escalate_at > now
+            ):
+                continue
+            if ticket.status not in UNRESOLVED or case.level >= supervision.TOP_LEVEL:
+                case.escalate_at = None  # resolved meanwhile, or already at the top
+                continue
+            supervision.escalate(session, case, SYSTEM, now)
+            await tickets.record(
+                session,
+                ticket,
+                SYSTEM,
+                now,
+                [("supervision.escalated", {"supervision_id": str(case.id), "level": case.level})],
+                case=case,
+            )
+            escalated += 1
+        return escalated, handled
+
+
+async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepReport:
+    """One full sweep: every due breach, warning and escalation, batch after batch."""
+    now = now or runtime.clock.now()
+    report = SweepReport()
+    for step, field in (
+        (breach_batch, "breached"),
+        (warn_batch, "warned"),
+        (escalate_batch, "escalated"),
+    ):
+        while True:
+            done, handled = await step(runtime, now)
+            setattr(report, field, getattr(report, field) + done)
+            # Stop when a batch could handle nothing: nothing is due, or what is due is
+            # locked by someone else (another sweeper, an action); the next sweep takes it.
+            if handled == 0:
+                break
+    if report:
+        log.info(
+            "sweep", breached=report.breached, warned=report.warned, escalated=report.escalated
+        )
+    return report

@@ -1,0 +1,148 @@
+"""Opening, following up, escalating and closing supervision cases (党委督办)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.auth.service import Actor
+from hotline.sla.calendar import SlaDuration, WorkingCalendar
+from hotline.sla.service import DEFAULT_ESCALATE_AFTER, Sla
+from hotline.supervision.models import Supervision, SupervisionEntry
+
+OPEN, CLOSED = "open", "closed"
+TOP_LEVEL = 2  # 1: township committee, 2: county
+
+
+def add_entry(
+    session: AsyncSession,
+    case: Supervision,
+    type_: str,
+    note: str | None,
+    actor: Actor,
+    now: datetime,
+) -> SupervisionEntry:
+    case.last_entry += 1
+    entry = SupervisionEntry(
+        supervision_id=case.id,
+        seq=case.last_entry,
+        type=type_,
+        note=note,
+        actor=actor.label,
+        at=now,
+    )
+    session.add(entry)
+    return entry
+
+
+async def open_case(
+    session: AsyncSession,
+    *,
+    ticket_id: uuid.UUID | None = None,
+    dispute_id: uuid.UUID | None = None,
+) -> Supervision | None:
+    stmt = sa.select(Supervision).where(Supervision.status == OPEN).with_for_update()
+    if ticket_id is not None:
+        stmt = stmt.where(Supervision.ticket_id == ticket_id)
+    else:
+        stmt = stmt.where(Supervision.dispute_id == dispute_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def escalate_at(calendar: WorkingCalendar, sla: Sla, now: datetime) -> datetime:
+    """When a case still open on unresolved work rises a level (default P1D working)."""
+    duration = SlaDuration.parse(sla.escalate_after or DEFAULT_ESCALATE_AFTER)
+    return calendar.add(now, duration, sla.calendar)
+
+
+async def open_or_add(
+    session: AsyncSession,
+    *,
+    subject: str,
+    subject_id: uuid.UUID,
+    department_code: str | None,
+    reason: str,
+    note: str | None,
+    actor: Actor,
+    now: datetime,
+    escalate: datetime | None,
+) -> tuple[Supervision, bool]:
+    """The subject's open case with a new entry, or a new case; True when opened."""
+    ids = {"ticket_id": subject_id} if subject == "ticket" else {"dispute_id": subject_id}
+    case = await open_case(session, **ids)
+    if case is not None:
+        add_entry(session, case, reason, note, actor, now)
+        return case, False
+    case = Supervision(
+        id=uuid.uuid4(),
+        subject=subject,
+        department_code=department_code,
+        reason=reason,
+        level=1,
+        status=OPEN,
+        opened_at=now,
+        escalate_at=escalate,
+        last_entry=0,
+        **ids,
+    )
+    session.add(case)
+    add_entry(session, case, "opened", note, actor, now)
+    return case, True
+
+
+def close(
+    session: AsyncSession, case: Supervision, note: str | None, actor: Actor, now: datetime
+) -> None:
+    case.status, case.closed_at, case.escalate_at = CLOSED, now, None
+    add_entry(session, case, "closed", note, actor, now)
+
+
+def escalate(session: AsyncSession, case: Supervision, actor: Actor, now: datetime) -> None:
+    case.level += 1
+    case.escalate_at = None  # one rise: township to county
+    add_entry(session, case, "escalated", f"raised to level {case.level}", actor, now)
+
+
+async def entries_of(
+    session: AsyncSession, case_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SupervisionEntry]]:
+    found: dict[uuid.UUID, list[SupervisionEntry]] = {i: [] for i in case_ids}
+    if case_ids:
+        await session.flush()
+        rows = await session.scalars(
+            sa.select(SupervisionEntry)
+            .where(SupervisionEntry.supervision_id.in_(case_ids))
+            .order_by(SupervisionEntry.supervision_id, SupervisionEntry.seq)
+        )
+        for row in rows:
+            found[row.supervision_id].append(row)
+    return found
+
+
+def case_json(case: Supervision, entries: Sequence[SupervisionEntry]) -> dict[str, Any]:
+    return {
+        "id": str(case.id),
+        "subject": case.subject,
+        "ticket_id": None if case.ticket_id is None else str(case.ticket_id),
+        "dispute_id": None if case.dispute_id is None else str(case.dispute_id),
+        "department_code": case.department_code,
+        "reason": case.reason,
+        "level": case.level,
+        "status": case.status,
+        "opened_at": case.opened_at,
+        "closed_at": case.closed_at,
+        "escalate_at": case.escalate_at,
+        "entries": [
+            {"type": e.type, "note": e.note, "actor": e.actor, "at": e.at} for e in entries
+        ],
+    }
+
+
+async def render(session: AsyncSession, cases: Sequence[Supervision]) -> list[dict[str, Any]]:
+    entries = await entries_of(session, [c.id for c in cases])
+    return [case_json(c, entries[c.id]) for c in cases]

@@ -1,0 +1,64 @@
+"""Who may read which tickets, as query clauses: scope lives in the query layer."""
+
+from __future__ import annotations
+
+import uuid
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from hotline import errors
+from hotline.auth.models import Role
+from hotline.auth.service import Actor
+from hotline.tickets.models import Ticket
+
+
+def parse_id(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        return None
+
+
+def visible(actor: Actor) -> sa.ColumnElement[bool]:
+    """What the actor may read, as a WHERE clause: scope lives in the query layer."""
+    if actor.role in (Role.admin, Role.operator, Role.supervisor, Role.viewer):
+        return sa.true()
+    if actor.role is Role.department:
+        parent = aliased(Ticket)
+        return sa.or_(
+            Ticket.department_code == actor.department_code,
+            sa.exists().where(
+                parent.id == Ticket.parent_id, parent.department_code == actor.department_code
+            ),
+        )
+    if actor.role is Role.member:
+        return sa.or_(
+            sa.and_(Ticket.member_id.is_not(None), Ticket.member_id == actor.member_id),
+            Ticket.created_by == actor.id,
+        )
+    if actor.role is Role.app:
+        return Ticket.created_by == actor.id
+    return sa.false()
+
+
+async def find_visible(
+    session: AsyncSession, actor: Actor, ticket_id: str | uuid.UUID, *, for_update: bool = False
+) -> Ticket | None:
+    key = ticket_id if isinstance(ticket_id, uuid.UUID) else parse_id(ticket_id)
+    if key is None:
+        return None
+    stmt = sa.select(Ticket).where(Ticket.id == key, visible(actor))
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def get_visible(
+    session: AsyncSession, actor: Actor, ticket_id: str, *, for_update: bool = False
+) -> Ticket:
+    ticket = await find_visible(session, actor, ticket_id, for_update=for_update)
+    if ticket is None:
+        raise errors.NotFound("No such ticket.")
+    return ticket
