@@ -26,6 +26,7 @@ from hotline.runtime import Runtime
 from hotline.sla import service as sla
 from hotline.sla.calendar import WorkingCalendar
 from hotline.sla.router import router as calendar_router
+from hotline.stats.router import router as stats_router
 from hotline.supervision.router import router as supervision_router
 from hotline.tickets.router import action_bodies
 from hotline.tickets.router import router as tickets_router
@@ -87,6 +88,7 @@ def create_app(
         calendar_router,
         tickets_router,
         supervision_router,
+        stats_router,
     )
     for router in routers:
         app.include_router(router)

@@ -1,0 +1,1 @@
+"""Reporting: the three rates (三率) and their breakdowns, as set-based SQL."""
