@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 09:52:38.133047+00:00
+Created: 2026-11-25 10:00:20.121578+00:00
 """
 
 from collections.abc import Sequence
@@ -52,6 +52,22 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_idempotency_keys_created_at"), ["created_at"], unique=False
         )
+
+    op.create_table(
+        "members",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.Column("branch", sa.String(length=200), nullable=False),
+        sa.Column("skills", JSON, nullable=False),
+        sa.Column("kind", sa.String(length=20), nullable=False),
+        sa.Column("available", sa.Boolean(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_members")),
+    )
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_members_branch"), ["branch"], unique=False)
 
     op.create_table(
         "principals",
@@ -189,6 +205,27 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscriptions")),
     )
     op.create_table(
+        "points_ledger",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.String(length=64), nullable=False),
+        sa.Column("ticket_id", sa.Uuid(), nullable=False),
+        sa.Column("points", sa.Double(), nullable=False),
+        sa.Column("satisfaction", sa.String(length=30), nullable=True),
+        sa.Column("reason", sa.String(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["members.id"], name=op.f("fk_points_ledger_member_id_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_points_ledger_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_points_ledger")),
+    )
+    with op.batch_alter_table("points_ledger", schema=None) as batch_op:
+        batch_op.create_index("ix_points_ledger_member_at", ["member_id", "at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_points_ledger_ticket_id"), ["ticket_id"], unique=False)
+
+    op.create_table(
         "routing_rules",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=True),
@@ -286,6 +323,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("ticket_id", "seq", name=op.f("pk_ticket_events")),
     )
     op.create_table(
+        "ticket_holders",
+        sa.Column("ticket_id", sa.Uuid(), nullable=False),
+        sa.Column("member_id", sa.String(length=64), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_holders_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("ticket_id", "member_id", name=op.f("pk_ticket_holders")),
+    )
+    with op.batch_alter_table("ticket_holders", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_ticket_holders_member_id"), ["member_id"], unique=False
+        )
+
+    op.create_table(
         "tokens",
         sa.Column("id", sa.Uuid(), nullable=False),
         sa.Column("principal_id", sa.Uuid(), nullable=False),
@@ -375,6 +427,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tokens_principal_id"))
 
     op.drop_table("tokens")
+    with op.batch_alter_table("ticket_holders", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_ticket_holders_member_id"))
+
+    op.drop_table("ticket_holders")
     op.drop_table("ticket_events")
     with op.batch_alter_table("supervisions", schema=None) as batch_op:
         batch_op.drop_index(
@@ -399,6 +455,11 @@ def downgrade() -> None:
 
     op.drop_table("supervisions")
     op.drop_table("routing_rules")
+    with op.batch_alter_table("points_ledger", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_points_ledger_ticket_id"))
+        batch_op.drop_index("ix_points_ledger_member_at")
+
+    op.drop_table("points_ledger")
     op.drop_table("webhook_subscriptions")
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_index(
@@ -433,6 +494,10 @@ def downgrade() -> None:
     op.drop_table("tickets")
     op.drop_table("ticket_counters")
     op.drop_table("principals")
+    with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_members_branch"))
+
+    op.drop_table("members")
     with op.batch_alter_table("idempotency_keys", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_idempotency_keys_created_at"))
 

@@ -19,6 +19,7 @@ from hotline.clock import Clock, SystemClock
 from hotline.config import Settings
 from hotline.db import Database
 from hotline.guard import GuardMiddleware
+from hotline.members.router import router as members_router
 from hotline.observe import ObserveMiddleware
 from hotline.ops import router as ops_router
 from hotline.routing.router import router as routing_router
@@ -86,6 +87,7 @@ def create_app(
         principals_router,
         routing_router,
         calendar_router,
+        members_router,
         tickets_router,
         supervision_router,
         stats_router,

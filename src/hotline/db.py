@@ -22,7 +22,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from hotline import jsonutil
 
@@ -160,3 +162,60 @@ async def try_xact_lock(session: AsyncSession, key: int) -> bool:
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+class _JsonArrayTest(sa.sql.expression.ColumnElement[bool]):
+    """A test on a JSON array column against a list of strings, per dialect."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads it from the class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any] | Any, values: list[str]) -> None:
+        self.column = column
+        self.values = sa.bindparam(None, jsonutil.dumps_str(sorted(set(values))), type_=sa.String)
+
+
+class json_subset(_JsonArrayTest):
+    """Every element of the column's array is in ``values``."""
+
+    inherit_cache = True
+
+
+class json_contains_all(_JsonArrayTest):
+    """The column's array holds every one of ``values``."""
+
+    inherit_cache = True
+
+
+@compiles(json_subset, "postgresql")
+def _subset_pg(element: json_subset, compiler: Any, **kw: Any) -> str:
+    col, vals = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"({col} <@ CAST({vals} AS JSONB))"
+
+
+@compiles(json_subset, "sqlite")
+def _subset_sqlite(element: json_subset, compiler: Any, **kw: Any) -> str:
+    col, vals = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return (
+        f"(NOT EXISTS (SELECT 1 FROM json_each({col}) AS e "
+        f"WHERE e.value NOT IN (SELECT value FROM json_each({vals}))))"
+    )
+
+
+@compiles(json_contains_all, "postgresql")
+def _contains_pg(element: json_contains_all, compiler: Any, **kw: Any) -> str:
+    col, vals = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return f"({col} @> CAST({vals} AS JSONB))"
+
+
+@compiles(json_contains_all, "sqlite")
+def _contains_sqlite(element: json_contains_all, compiler: Any, **kw: Any) -> str:
+    col, vals = compiler.process(element.column, **kw), compiler.process(element.values, **kw)
+    return (
+        f"(NOT EXISTS (SELECT 1 FROM json_each({vals}) AS w "
+        f"WHERE w.value NOT IN (SELECT value FROM json_each({col}))))"
+    )

@@ -3,6 +3,7 @@
 from hotline.auth.models import Principal, Token
 from hotline.db import Base
 from hotline.idempotency import IdempotencyKey
+from hotline.members.models import Member, PointsEntry, TicketHolder
 from hotline.routing.models import Department, RoutingRule
 from hotline.sla.models import CalendarYear, Timer
 from hotline.supervision.models import Supervision, SupervisionEntry
@@ -15,6 +16,8 @@ __all__ = [
     "CalendarYear",
     "Department",
     "IdempotencyKey",
+    "Member",
+    "PointsEntry",
     "Principal",
     "RoutingRule",
     "Supervision",
@@ -22,6 +25,7 @@ __all__ = [
     "Ticket",
     "TicketCounter",
     "TicketEvent",
+    "TicketHolder",
     "Timer",
     "Token",
     "WebhookDelivery",

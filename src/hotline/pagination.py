@@ -27,13 +27,17 @@ def encode(*values: Any) -> str:
     )
 
 
+def bad_cursor() -> errors.ValidationFailed:
+    return errors.ValidationFailed.field(["query", "cursor"], "is not a cursor this list gave")
+
+
 def decode(cursor: str, arity: int) -> list[Any]:
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, orjson.JSONDecodeError):
         values = None
     if not isinstance(values, list) or len(values) != arity:
-        raise errors.ValidationFailed.field(["query", "cursor"], "is not a cursor this list gave")
+        raise bad_cursor()
     return values
 
 

@@ -89,10 +89,9 @@ from hotline.db import Database
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
 from hotline.sla.calendar import WorkingCalendar
-from hotline.tickets import service
 
 url, now = sys.argv[1], datetime.fromisoformat(sys.argv[2])
-real_record = service.record
+real_record = sweeper.record
 done = 0
 
 async def record_then_hang(*args, **kwargs):
@@ -106,7 +105,7 @@ async def record_then_hang(*args, **kwargs):
         print("LOCKED", flush=True)
         await asyncio.sleep(3600)
 
-sweeper.tickets.record = record_then_hang
+sweeper.record = record_then_hang
 
 async def main():
     settings = Settings(database_url=url)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors
 from hotline.auth.models import Principal, Role, Token
+from hotline.members.models import Member
 
 TOKEN_PREFIX = "htl_"
 
@@ -26,6 +27,7 @@ class Actor:
     role: Role
     department_code: str | None = None
     member_id: str | None = None
+    skills: tuple[str, ...] = ()  # a member's skills: which posted orders it sees
 
     @property
     def label(self) -> str:
@@ -46,13 +48,14 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def actor_of(principal: Principal) -> Actor:
+def actor_of(principal: Principal, skills: tuple[str, ...] = ()) -> Actor:
     return Actor(
         id=principal.id,
         name=principal.name,
         role=Role(principal.role),
         department_code=principal.department_code,
         member_id=principal.member_id,
+        skills=skills,
     )
 
 
@@ -76,7 +79,11 @@ async def authenticate(session: AsyncSession, token: str, now: datetime) -> Acto
     ).scalar_one_or_none()
     if row is None:
         raise errors.Unauthorized("The token is unknown, revoked or expired.")
-    return actor_of(row)
+    skills: tuple[str, ...] = ()
+    if row.role == Role.member and row.member_id is not None:
+        found = await session.scalar(sa.select(Member.skills).where(Member.id == row.member_id))
+        skills = tuple(found or ())
+    return actor_of(row, skills)
 
 
 async def create_principal(

@@ -26,7 +26,7 @@ from hotline.sla.models import Timer
 from hotline.sla.service import BREACHED, RUNNING, Sla, timers_of
 from hotline.supervision import service as supervision
 from hotline.supervision.models import Supervision
-from hotline.tickets import service as tickets
+from hotline.tickets.change import record
 from hotline.tickets.models import Ticket
 from hotline.tickets.schemas import OPEN_STATUSES, Status
 from hotline.webhooks import outbox
@@ -138,7 +138,7 @@ async def _breach(
                     )
                 )
     ticket.overdue = True
-    await tickets.record(
+    await record(
         session,
         ticket,
         SYSTEM,
@@ -197,7 +197,7 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
                 if t.due_at > now
             ]
             if events:
-                await tickets.record(
+                await record(
                     session, ticket, SYSTEM, now, events, timers=timers, subscriptions=subs
                 )
             warned += len(events)
@@ -239,7 +239,7 @@ async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) ->
                 case.escalate_at = None  # resolved meanwhile, or already at the top
                 continue
             supervision.escalate(session, case, SYSTEM, now)
-            await tickets.record(
+            await record(
                 session,
                 ticket,
                 SYSTEM,

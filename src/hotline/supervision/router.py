@@ -17,7 +17,7 @@ from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.supervision import service
 from hotline.supervision.models import Supervision
-from hotline.tickets import service as tickets
+from hotline.tickets.change import record
 from hotline.tickets.models import Ticket
 from hotline.tickets.schemas import Body, Note
 from hotline.tickets.scope import parse_id
@@ -154,7 +154,7 @@ def _case_action(action: str) -> None:
                 ticket = await session.get(Ticket, case.ticket_id, with_for_update=True)
                 if ticket is not None:
                     data = {"supervision_id": str(case.id), "note": body.note}
-                    await tickets.record(session, ticket, actor, now, [(event, data)], case=case)
+                    await record(session, ticket, actor, now, [(event, data)], case=case)
             return 200, (await service.render(session, [case]))[0], {}
 
         return await write(request, runtime, actor, handler)

@@ -4,6 +4,7 @@ change is written (ticket, timeline events, outbox rows) in its transaction."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -13,10 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
 from hotline.runtime import Runtime
-from hotline.sla.service import Sla, Timers
+from hotline.sla.models import Timer
+from hotline.sla.service import Sla, Timers, timers_of
+from hotline.supervision import service as supervision
 from hotline.supervision.models import Supervision
 from hotline.tickets.models import Ticket, TicketEvent
+from hotline.tickets.views import ticket_json
 from hotline.webhooks import outbox
+from hotline.webhooks.models import WebhookSubscription
 
 
 @dataclass
@@ -35,6 +40,8 @@ class Change:
     departments_before: frozenset[str | None] = frozenset()
     created: list[uuid.UUID] = field(default_factory=list)  # tickets this change created
     supervision: Supervision | None = None  # the case this change opened or touched
+    # Work on other tickets once this one's events are written (e.g. tell a parent).
+    after: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def sla(self) -> Sla:
@@ -79,3 +86,51 @@ def touch(ticket: Ticket, now: datetime) -> None:
     """Every change to a ticket as returned bumps its version."""
     ticket.version += 1
     ticket.updated_at = now
+
+
+async def announce(
+    session: AsyncSession,
+    timeline: Timeline,
+    ticket: Ticket,
+    timers: Sequence[Timer],
+    departments_before: frozenset[str | None],
+    case: Supervision | None = None,
+    subscriptions: Sequence[WebhookSubscription] | None = None,
+) -> None:
+    """Outbox rows for the change's events: ``{ticket}`` (as its department would read
+    it), or ``{supervision, ticket}`` for supervision events."""
+
+    async def payload(type_: str) -> dict[str, Any]:
+        data: dict[str, Any] = {"ticket": ticket_json(ticket, timers, actor=None)}
+        if case is not None and type_.startswith("supervision."):
+            data = {"supervision": (await supervision.render(session, [case]))[0], **data}
+        return data
+
+    await outbox.enqueue(
+        session, timeline.announcements(departments_before), payload, subscriptions
+    )
+
+
+async def record(
+    session: AsyncSession,
+    ticket: Ticket,
+    actor: Actor,
+    now: datetime,
+    events: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    timers: Sequence[Timer] | None = None,
+    case: Supervision | None = None,
+    bump: bool = False,
+    subscriptions: Sequence[WebhookSubscription] | None = None,
+) -> None:
+    """Append events that change no status (sweeper, supervision) with their outbox rows;
+    ``bump`` when the ticket as returned changed."""
+    timeline = Timeline(session, ticket, actor, now)
+    for type_, data in events:
+        timeline.add(type_, ticket.status, ticket.status, data)
+    if bump:
+        touch(ticket, now)
+    if timers is None:
+        timers = (await timers_of(session, "ticket", [ticket.id]))[ticket.id]
+    departments = frozenset({ticket.department_code})
+    await announce(session, timeline, ticket, timers, departments, case, subscriptions)

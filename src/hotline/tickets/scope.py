@@ -11,6 +11,8 @@ from sqlalchemy.orm import aliased
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.db import json_subset
+from hotline.members.models import TicketHolder
 from hotline.tickets.models import Ticket
 
 
@@ -34,8 +36,12 @@ def visible(actor: Actor) -> sa.ColumnElement[bool]:
             ),
         )
     if actor.role is Role.member:
+        held = sa.select(TicketHolder.ticket_id).where(TicketHolder.member_id == actor.member_id)
         return sa.or_(
-            sa.and_(Ticket.member_id.is_not(None), Ticket.member_id == actor.member_id),
+            Ticket.member_id == actor.member_id,
+            Ticket.id.in_(held),
+            # The board: posted orders whose every skill the member has.
+            sa.and_(Ticket.status == "posted", json_subset(Ticket.skills, list(actor.skills))),
             Ticket.created_by == actor.id,
         )
     if actor.role is Role.app:

@@ -7,32 +7,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import orjson
 import sqlalchemy as sa
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import dialect_name
-from hotline.routing import service as routing
 from hotline.runtime import Runtime
-from hotline.sla.models import Timer
 from hotline.sla.service import Timers, timers_of
-from hotline.supervision import service as supervision
-from hotline.supervision.models import Supervision
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
-from hotline.tickets.change import Change, Timeline, touch
-from hotline.tickets.models import Ticket, TicketCounter, TicketEvent
-from hotline.tickets.scope import get_visible, visible
+from hotline.tickets.change import Change, Timeline, announce, touch
+from hotline.tickets.intake import Intake, open_ticket
+from hotline.tickets.models import Ticket, TicketEvent
+from hotline.tickets.scope import find_visible, get_visible, parse_id, visible
 from hotline.tickets.views import ticket_json
-from hotline.webhooks import outbox
-from hotline.webhooks.models import WebhookSubscription
 
 CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 
@@ -61,7 +53,14 @@ async def render(
         if merged_into in merged:
             merged[merged_into].append(child_id)
     return [
-        ticket_json(t, timers[t.id], children=children[t.id], merged_ids=merged[t.id], actor=actor)
+        ticket_json(
+            t,
+            timers[t.id],
+            children=children[t.id],
+            merged_ids=merged[t.id],
+            actor=actor,
+            allowed=None if actor is None else tx.TICKETS.allowed_actions(t, actor),
+        )
         for t in tickets
     ]
 
@@ -73,26 +72,9 @@ async def render_one(session: AsyncSession, actor: Actor | None, ticket: Ticket)
 # -- intake ------------------------------------------------------------------------
 
 
-async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
-    """YYYYMMDD and the day's sequence (at least 4 digits), from a per-day counter row."""
-    day = now.astimezone(ZoneInfo(tz)).date()
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
-    stmt = (
-        insert(TicketCounter)
-        .values(day=day, last=1)
-        .on_conflict_do_update(
-            index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
-        )
-        .returning(TicketCounter.last)
-    )
-    seq = (await session.execute(stmt)).scalar_one()
-    return f"{day:%Y%m%d}{seq:04d}"
-
-
 async def create(
     session: AsyncSession, runtime: Runtime, actor: Actor, body: s.TicketCreate
 ) -> Ticket:
-    now = runtime.clock.now()
     if body.on_the_spot and actor.role is not Role.member:
         raise errors.ValidationFailed.field(
             ["body", "on_the_spot"], "only a grid leader registers on-the-spot tickets"
@@ -100,116 +82,24 @@ async def create(
     if actor.role is Role.member:
         raise errors.Forbidden("Only a grid leader may register tickets, in its own grid.")
     caller = body.caller or s.CallerIn()
-    location = body.location.model_dump(exclude_none=True) if body.location else None
-    grid = body.location.grid if body.location else None
-    facts = routing.Facts(
-        body.kind, body.category, body.topic, body.urgency, (grid,) if grid else ()
-    )
-    rule = None if body.on_the_spot else await routing.match(session, facts)
-    sla = routing.sla_of(rule)
-    ticket = Ticket(
-        id=uuid.uuid4(),
-        number=await next_number(session, now, runtime.settings.timezone),
+    intake = Intake(
         kind=body.kind.value,
         channel=body.channel.value,
         category=body.category.value,
-        topic=body.topic,
-        urgency=body.urgency.value,
         content=body.content,
+        urgency=body.urgency.value,
+        topic=body.topic,
         caller_name=caller.name,
         caller_phone=caller.phone,
-        caller_special_groups=caller.special_groups,
-        caller_confidential=caller.confidential,
-        location=location,
-        grid_code=grid,
+        special_groups=caller.special_groups,
+        confidential=caller.confidential,
+        location=body.location.model_dump(exclude_none=True) if body.location else None,
+        grid=body.location.grid if body.location else None,
         skills=body.skills,
         external_ref=body.external_ref,
-        status=s.Status.received
-        if body.kind is s.Kind.petition or body.on_the_spot
-        else s.Status.posted,
         on_the_spot=body.on_the_spot,
-        overdue=False,
-        supervised=False,
-        sla=sla.as_json(),
-        rule_id=None if rule is None else rule.id,
-        created_by=actor.id,
-        last_seq=0,
-        version=1,
-        created_at=now,
-        updated_at=now,
     )
-    session.add(ticket)
-    timers = Timers(session, "ticket", ticket.id, [], runtime.calendar, now)
-    timeline = Timeline(session, ticket, actor, now)
-    timers.start("callback", sla.callback, "natural")
-    timeline.add(
-        "ticket.created",
-        None,
-        ticket.status,
-        {"channel": ticket.channel, "rule_id": None if rule is None else str(rule.id)},
-    )
-    if rule is not None and rule.department_code is not None:
-        before = ticket.status
-        ticket.status = s.Status.dispatched
-        tx.hand_to(ticket, rule.department_code, None)
-        tx.start_work_clocks(timers, sla)
-        timeline.add(
-            "ticket.dispatched",
-            before,
-            ticket.status,
-            {"department_code": rule.department_code, "auto": True},
-        )
-    await announce(session, timeline, ticket, timers.rows, frozenset())
-    await session.flush()
-    return ticket
-
-
-async def announce(
-    session: AsyncSession,
-    timeline: Timeline,
-    ticket: Ticket,
-    timers: Sequence[Timer],
-    departments_before: frozenset[str | None],
-    case: Supervision | None = None,
-    subscriptions: Sequence[WebhookSubscription] | None = None,
-) -> None:
-    """Outbox rows for the change's events: ``{ticket}`` (as its department would read
-    it), or ``{supervision, ticket}`` for supervision events."""
-
-    async def payload(type_: str) -> dict[str, Any]:
-        data: dict[str, Any] = {"ticket": ticket_json(ticket, timers, actor=None)}
-        if case is not None and type_.startswith("supervision."):
-            data = {"supervision": (await supervision.render(session, [case]))[0], **data}
-        return data
-
-    await outbox.enqueue(
-        session, timeline.announcements(departments_before), payload, subscriptions
-    )
-
-
-async def record(
-    session: AsyncSession,
-    ticket: Ticket,
-    actor: Actor,
-    now: datetime,
-    events: Sequence[tuple[str, dict[str, Any]]],
-    *,
-    timers: Sequence[Timer] | None = None,
-    case: Supervision | None = None,
-    bump: bool = False,
-    subscriptions: Sequence[WebhookSubscription] | None = None,
-) -> None:
-    """Append events that change no status (sweeper, supervision) with their outbox rows;
-    ``bump`` when the ticket as returned changed."""
-    timeline = Timeline(session, ticket, actor, now)
-    for type_, data in events:
-        timeline.add(type_, ticket.status, ticket.status, data)
-    if bump:
-        touch(ticket, now)
-    if timers is None:
-        timers = (await timers_of(session, "ticket", [ticket.id]))[ticket.id]
-    departments = frozenset({ticket.department_code})
-    await announce(session, timeline, ticket, timers, departments, case, subscriptions)
+    return await open_ticket(session, runtime, actor, intake)
 
 
 # -- actions -----------------------------------------------------------------------
@@ -250,7 +140,11 @@ async def apply(
     if_match: str | None = None,
 ) -> Ticket:
     """One action, in the order clients rely on: 404, 403, 422, 412, 409."""
-    ticket = await get_visible(session, actor, ticket_id, for_update=True)
+    ticket = await find_visible(session, actor, ticket_id, for_update=True)
+    if ticket is None:
+        if action == "claim" and await _claimed_meanwhile(session, actor, ticket_id):
+            raise errors.AlreadyClaimed("Another member claimed this order first.")
+        raise errors.NotFound("No such ticket.")
     tx.TICKETS.check_role(action, actor)
     body = parse_body(raw_body, tx.TICKETS.body_of(action))
     expected = parse_if_match(if_match)
@@ -258,6 +152,12 @@ async def apply(
         raise errors.PreconditionFailed(
             f"The ticket is at version {ticket.version}, not {expected}; reload it and retry."
         )
+    if (
+        action == "claim"
+        and ticket.status != s.Status.posted
+        and ticket.kind == s.Kind.service_order
+    ):
+        raise errors.AlreadyClaimed("This order is no longer on the board.")
     transition = tx.TICKETS.choose(ticket, action, actor)
     now = runtime.clock.now()
     timers = await Timers.load(session, "ticket", ticket.id, runtime.calendar, now)
@@ -281,11 +181,29 @@ async def apply(
     timeline.add(transition.event, before, after, change.data)
     for type_, data in change.followers:
         timeline.add(type_, before, after, data)
+    for then in change.after:
+        await then()
     await announce(
         session, timeline, ticket, timers.rows, change.departments_before, change.supervision
     )
     await session.flush()
     return ticket
+
+
+async def _claimed_meanwhile(session: AsyncSession, actor: Actor, ticket_id: str) -> bool:
+    """A claim that lost the race: the order left the member's sight only because another
+    member took it. Answer 409 (winner unnamed) rather than 404, but only for an order the
+    member could see on the board."""
+    key = parse_id(ticket_id)
+    if actor.role is not Role.member or key is None:
+        return False
+    ticket = await session.get(Ticket, key)
+    return (
+        ticket is not None
+        and ticket.kind == s.Kind.service_order
+        and ticket.member_id is not None
+        and set(ticket.skills) <= set(actor.skills)
+    )
 
 
 # -- reading -----------------------------------------------------------------------
@@ -344,9 +262,7 @@ async def list_tickets(
         try:
             at, last_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
         except (TypeError, ValueError):
-            raise errors.ValidationFailed.field(
-                ["query", "cursor"], "is not a cursor this list gave"
-            ) from None
+            raise pagination.bad_cursor() from None
         if ascending:
             stmt = stmt.where(sa.or_(key > at, sa.and_(key == at, Ticket.id > last_id)))
         else:
@@ -366,9 +282,7 @@ async def events(
     if cursor is not None:
         (after,) = pagination.decode(cursor, 1)
         if not isinstance(after, int):
-            raise errors.ValidationFailed.field(
-                ["query", "cursor"], "is not a cursor this list gave"
-            )
+            raise pagination.bad_cursor()
     rows = list(
         (
             await session.scalars(

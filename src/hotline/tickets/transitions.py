@@ -13,11 +13,13 @@ from typing import Any, cast
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.members import service as members
 from hotline.routing import service as routing
-from hotline.sla.service import Sla, Timers
+from hotline.sla.service import Sla
 from hotline.supervision import service as supervision
 from hotline.tickets import schemas as s
-from hotline.tickets.change import Change
+from hotline.tickets.change import Change, record
+from hotline.tickets.intake import Intake, hand_to, open_ticket, start_work_clocks
 from hotline.tickets.models import Ticket
 from hotline.tickets.scope import find_visible
 from hotline.workflow import Condition, Machine, Transition, anyone
@@ -45,6 +47,9 @@ HANDLER: dict[Role, Condition] = {Role.department: own_department, Role.member: 
 OPERATOR: dict[Role, Condition] = {Role.operator: anyone}
 DIRECT: dict[Role, Condition] = {Role.operator: anyone, Role.member: on_the_spot_leader}
 SUPERVISOR: dict[Role, Condition] = {Role.supervisor: anyone}
+DEPARTMENT: dict[Role, Condition] = {Role.department: own_department}
+# Any member who can see a posted order (its skills fit) may claim it.
+CLAIMER: dict[Role, Condition] = {Role.member: anyone}
 # Everyone who can see the ticket may comment on it, except a viewer.
 ANYONE: dict[Role, Condition] = {r: anyone for r in Role if r not in (Role.viewer, Role.admin)}
 
@@ -78,36 +83,42 @@ def _lineage(ticket: Ticket) -> tuple[str, ...]:
     return (ticket.grid_code,) if ticket.grid_code else ()
 
 
-def start_work_clocks(timers: Timers, sla: Sla) -> None:
-    """Response and resolution start (or restart) when a holder is given the ticket."""
-    if sla.response:
-        timers.start("response", sla.response, sla.calendar, sla.warning_lead)
-    else:
-        timers.cancel("response")
-    timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
-
-
-def hand_to(ticket: Ticket, department_code: str | None, member_id: str | None) -> None:
-    ticket.department_code = department_code
-    ticket.member_id = member_id
-
-
 # -- effects ------------------------------------------------------------------------
+
+
+async def give_to(change: Change, department_code: str | None, member_id: str | None) -> None:
+    """Hand the ticket to a department or (组织派单) a member, checked: 422 when unknown."""
+    if department_code is not None:
+        await routing.require_department(
+            change.session, department_code, ["body", "department_code"]
+        )
+    if member_id is not None:
+        await members.require_available(change.session, member_id, ["body", "member_id"])
+        await members.remember_holder(change.session, change.ticket.id, member_id, change.now)
+    hand_to(change.ticket, department_code, member_id)
 
 
 async def dispatch(change: Change) -> None:
     body = cast(s.DispatchBody, change.body)
-    if body.department_code is not None:
-        await routing.require_department(
-            change.session, body.department_code, ["body", "department_code"]
-        )
-    else:
-        raise errors.ValidationFailed.field(["body", "member_id"], "unknown member")
+    await give_to(change, body.department_code, body.member_id)
     sla = await current_sla(change)
     change.ticket.sla = sla.as_json()
-    hand_to(change.ticket, body.department_code, None)
     start_work_clocks(change.timers, sla)
-    change.data = {"department_code": body.department_code}
+    change.data = {"department_code": body.department_code, "member_id": body.member_id}
+
+
+async def claim(change: Change) -> None:
+    """党员接单: the member takes an order from the board; it is working at once."""
+    assert change.actor.member_id is not None
+    await members.remember_holder(
+        change.session, change.ticket.id, change.actor.member_id, change.now
+    )
+    hand_to(change.ticket, None, change.actor.member_id)
+    sla = await current_sla(change)
+    change.ticket.sla = sla.as_json()
+    start_work_clocks(change.timers, sla)
+    change.timers.meet("response")
+    change.data = {"member_id": change.actor.member_id}
 
 
 async def accept(change: Change) -> None:
@@ -115,10 +126,19 @@ async def accept(change: Change) -> None:
 
 
 async def return_(change: Change) -> None:
+    """退单: a department's return waits for review; a member's order goes back to the board."""
     body = cast(s.ReasonBody, change.body)
+    t = change.ticket
     change.timers.cancel("response", "resolution")
-    change.ticket.pending_extension = None
-    change.data = {"reason": body.reason, "department_code": change.ticket.department_code}
+    t.pending_extension = None
+    change.data = {
+        "reason": body.reason,
+        "department_code": t.department_code,
+        "member_id": t.member_id,
+    }
+    if t.member_id is not None:
+        change.to = Status.posted
+        hand_to(t, None, None)
 
 
 async def reject_return(change: Change) -> None:
@@ -166,9 +186,75 @@ async def deny_extension(change: Change) -> None:
 
 async def resolve(change: Change) -> None:
     body = cast(s.ResolveBody, change.body)
+    t = change.ticket
     change.timers.meet("resolution")
-    change.ticket.result = body.result
+    t.result = body.result
     change.data = {"result": body.result}
+    if t.parent_id is not None:
+        parent_id, data = (
+            t.parent_id,
+            {
+                "child_id": str(t.id),
+                "department_code": t.department_code,
+                "result": body.result,
+            },
+        )
+
+        async def tell_parent() -> None:
+            # 结果互通: the platform that referred it learns the result.
+            parent = await change.session.get(Ticket, parent_id, with_for_update=True)
+            if parent is not None:
+                await record(
+                    change.session,
+                    parent,
+                    change.actor,
+                    change.now,
+                    [("ticket.child_resolved", data)],
+                )
+
+        change.after.append(tell_parent)
+
+
+async def refer(change: Change) -> None:
+    """四平台互推: a linked child ticket for another department, on its own clocks."""
+    body = cast(s.ReferBody, change.body)
+    t = change.ticket
+    if body.department_code == t.department_code:
+        raise errors.ValidationFailed.field(
+            ["body", "department_code"], "refer to another department"
+        )
+    await routing.require_department(
+        change.session, body.department_code, ["body", "department_code"]
+    )
+    child = await open_ticket(
+        change.session,
+        change.runtime,
+        change.actor,
+        Intake(
+            kind=t.kind,
+            channel=t.channel,
+            category=t.category,
+            content=t.content,
+            urgency=t.urgency,
+            topic=t.topic,
+            caller_name=t.caller_name,
+            caller_phone=t.caller_phone,
+            special_groups=list(t.caller_special_groups),
+            confidential=t.caller_confidential,
+            location=t.location,
+            grid=t.grid_code,
+            skills=list(t.skills),
+            parent_id=t.id,
+        ),
+        department_code=body.department_code,
+        callback=False,
+    )
+    change.created.append(child.id)
+    change.data = {
+        "child_id": str(child.id),
+        "department_code": body.department_code,
+        "note": body.note,
+    }
 
 
 async def resolve_directly(change: Change) -> None:
@@ -195,8 +281,19 @@ async def review(change: Change) -> None:
         change.to = Status.accepted  # 重办: back to work on a new resolution clock
         sla = change.sla
         change.timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
-    else:
-        change.followers.append(("ticket.closed", {}))
+        return
+    closed: dict[str, Any] = {}
+    if t.kind == s.Kind.service_order and t.member_id is not None:
+        entry = members.award(
+            change.session,
+            member_id=t.member_id,
+            ticket_id=t.id,
+            satisfaction=body.satisfaction.value,
+            base=change.runtime.settings.points_base,
+            now=change.now,
+        )
+        closed = {"member_id": t.member_id, "points": entry.points}
+    change.followers.append(("ticket.closed", closed))
 
 
 async def reopen(change: Change) -> None:
@@ -209,14 +306,9 @@ async def reopen(change: Change) -> None:
         raise errors.ValidationFailed.field(
             ["body", "department_code"], "the ticket never had a holder; name one"
         )
-    if body.department_code is not None:
-        await routing.require_department(
-            change.session, body.department_code, ["body", "department_code"]
-        )
-    if body.member_id is not None:
-        raise errors.ValidationFailed.field(["body", "member_id"], "unknown member")
-    hand_to(change.ticket, department, member)
+    await give_to(change, department, member)
     t.satisfaction = None
+    await members.reverse_last_award(change.session, t.id, change.now)
     sla = change.sla
     change.timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
     change.data = {"reason": body.reason, "department_code": department, "member_id": member}
@@ -307,6 +399,7 @@ TICKETS: Machine[Change] = Machine(
     transitions=[
         #  action               from                                  to             who       body                     effect             event
         _t("dispatch",          {R.received, R.posted, R.returned},   R.dispatched,  OPERATOR, s.DispatchBody,          dispatch,          "ticket.dispatched",           summary="派单"),
+        _t("claim",             {R.posted},                           R.accepted,    CLAIMER,  s.EmptyBody,             claim,             "ticket.claimed",              summary="接单", admin=False),
         _t("accept",            {R.dispatched},                       R.accepted,    HANDLER,  s.EmptyBody,             accept,            "ticket.accepted",             summary="签收"),
         _t("return",            {R.dispatched, R.accepted},           R.returned,    HANDLER,  s.ReasonBody,            return_,           "ticket.returned",             summary="退单", guard=_return_guard),
         _t("reject_return",     {R.returned},                         R.dispatched,  OPERATOR, s.NoteBody,              reject_return,     "ticket.return_rejected",      summary="退单审核不通过"),
@@ -320,6 +413,7 @@ TICKETS: Machine[Change] = Machine(
         _t("reopen",            {R.closed},                           R.dispatched,  OPERATOR, s.ReopenBody,            reopen,            "ticket.reopened",             summary="重新办理"),
         _t("merge",             {R.received, R.posted, R.dispatched}, R.merged,      OPERATOR, s.MergeBody,             merge,             "ticket.merged",               summary="并单"),
         _t("discard",           {R.received},                         R.invalid,     OPERATOR, s.ReasonBody,            discard,           "ticket.discarded",            summary="作废"),
+        _t("refer",             {R.accepted},                         None,          DEPARTMENT, s.ReferBody,           refer,             "ticket.referred",             summary="转办"),
         _t("supervise",         OPEN,                                 None,          SUPERVISOR, s.NoteBody,            supervise,         "ticket.supervised",           summary="督办"),
         _t("comment",           EVERY,                                None,          ANYONE,   s.NoteBody,              comment,           "ticket.commented",            summary="备注"),
     ],

@@ -1,0 +1,150 @@
+"""Registering a ticket: its number, routing, first clocks and first events."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from hotline.auth.service import Actor
+from hotline.db import dialect_name
+from hotline.routing import service as routing
+from hotline.runtime import Runtime
+from hotline.sla.service import Sla, Timers
+from hotline.tickets.change import Timeline, announce
+from hotline.tickets.models import Ticket, TicketCounter
+from hotline.tickets.schemas import Kind, Status
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a new ticket is made of."""
+
+    kind: str
+    channel: str
+    category: str
+    content: str
+    urgency: str = "normal"
+    topic: str | None = None
+    caller_name: str | None = None
+    caller_phone: str | None = None
+    special_groups: list[str] = field(default_factory=list)
+    confidential: bool = False
+    location: dict[str, Any] | None = None
+    grid: str | None = None
+    skills: list[str] = field(default_factory=list)
+    external_ref: str | None = None
+    on_the_spot: bool = False
+    parent_id: uuid.UUID | None = None
+
+    def facts(self) -> routing.Facts:
+        lineage = (self.grid,) if self.grid else ()
+        return routing.Facts(self.kind, self.category, self.topic, self.urgency, lineage)
+
+
+async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
+    """YYYYMMDD and the day's sequence (at least 4 digits), from a per-day counter row."""
+    day = now.astimezone(ZoneInfo(tz)).date()
+    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    stmt = (
+        insert(TicketCounter)
+        .values(day=day, last=1)
+        .on_conflict_do_update(
+            index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
+        )
+        .returning(TicketCounter.last)
+    )
+    seq = (await session.execute(stmt)).scalar_one()
+    return f"{day:%Y%m%d}{seq:04d}"
+
+
+def start_work_clocks(timers: Timers, sla: Sla) -> None:
+    """Response and resolution start (or restart) when a holder is given the ticket."""
+    if sla.response:
+        timers.start("response", sla.response, sla.calendar, sla.warning_lead)
+    else:
+        timers.cancel("response")
+    timers.start("resolution", sla.resolution, sla.calendar, sla.warning_lead)
+
+
+def hand_to(ticket: Ticket, department_code: str | None, member_id: str | None) -> None:
+    ticket.department_code = department_code
+    ticket.member_id = member_id
+
+
+async def open_ticket(
+    session: AsyncSession,
+    runtime: Runtime,
+    actor: Actor,
+    intake: Intake,
+    *,
+    department_code: str | None = None,
+    callback: bool = True,
+) -> Ticket:
+    """Create, route and announce a ticket: ``ticket.created`` then, when a holder is
+    known (the matching rule's department, or ``department_code``), ``ticket.dispatched``."""
+    now = runtime.clock.now()
+    rule = None if intake.on_the_spot else await routing.match(session, intake.facts())
+    sla = routing.sla_of(rule)
+    initial = (
+        Status.received if intake.kind == Kind.petition or intake.on_the_spot else Status.posted
+    )
+    ticket = Ticket(
+        id=uuid.uuid4(),
+        number=await next_number(session, now, runtime.settings.timezone),
+        kind=intake.kind,
+        channel=intake.channel,
+        category=intake.category,
+        topic=intake.topic,
+        urgency=intake.urgency,
+        content=intake.content,
+        caller_name=intake.caller_name,
+        caller_phone=intake.caller_phone,
+        caller_special_groups=list(intake.special_groups),
+        caller_confidential=intake.confidential,
+        location=intake.location,
+        grid_code=intake.grid,
+        skills=list(intake.skills),
+        external_ref=intake.external_ref,
+        status=initial,
+        on_the_spot=intake.on_the_spot,
+        overdue=False,
+        supervised=False,
+        sla=sla.as_json(),
+        rule_id=None if rule is None else rule.id,
+        parent_id=intake.parent_id,
+        created_by=actor.id,
+        last_seq=0,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    timers = Timers(session, "ticket", ticket.id, [], runtime.calendar, now)
+    timeline = Timeline(session, ticket, actor, now)
+    if callback:
+        timers.start("callback", sla.callback, "natural")
+    created: dict[str, Any] = {"channel": ticket.channel, "rule_id": rule and str(rule.id)}
+    if intake.parent_id is not None:
+        created["parent_id"] = str(intake.parent_id)
+    timeline.add("ticket.created", None, ticket.status, created)
+    target = department_code or (rule.department_code if rule is not None else None)
+    if target is not None:
+        before = ticket.status
+        ticket.status = Status.dispatched
+        hand_to(ticket, target, None)
+        start_work_clocks(timers, sla)
+        timeline.add(
+            "ticket.dispatched",
+            before,
+            ticket.status,
+            {"department_code": target, "auto": department_code is None},
+        )
+    await announce(session, timeline, ticket, timers.rows, frozenset())
+    await session.flush()
+    return ticket
