@@ -21,6 +21,7 @@ from hotline.db import Database
 from hotline.guard import GuardMiddleware
 from hotline.members.router import router as members_router
 from hotline.observe import ObserveMiddleware
+from hotline.open311.router import router as open311_router
 from hotline.ops import router as ops_router
 from hotline.routing.router import router as routing_router
 from hotline.runtime import Runtime
@@ -91,6 +92,7 @@ def create_app(
         tickets_router,
         supervision_router,
         stats_router,
+        open311_router,
     )
     for router in routers:
         app.include_router(router)
