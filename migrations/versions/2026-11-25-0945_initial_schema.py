@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 10:00:20.121578+00:00
+Created: 2026-11-25 10:04:28.882891+00:00
 """
 
 from collections.abc import Sequence

@@ -32,6 +32,7 @@ from hotline.stats.router import router as stats_router
 from hotline.supervision.router import router as supervision_router
 from hotline.tickets.router import action_bodies
 from hotline.tickets.router import router as tickets_router
+from hotline.webhooks.router import router as webhooks_router
 from hotline.worker import Worker
 
 log = structlog.get_logger(__name__)
@@ -93,6 +94,7 @@ def create_app(
         supervision_router,
         stats_router,
         open311_router,
+        webhooks_router,
     )
     for router in routers:
         app.include_router(router)

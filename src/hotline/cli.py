@@ -130,6 +130,44 @@ def openapi() -> None:
 
 
 @main.group()
+def webhooks() -> None:
+    """Webhook deliveries."""
+
+
+@webhooks.command("replay")
+@click.option("--since", required=True, help="RFC 3339 instant, e.g. 2026-11-20T00:00:00+08:00")
+@click.option("--subscription", "subscription_id", default=None, help="Only this subscription.")
+def webhooks_replay(since: str, subscription_id: str | None) -> None:
+    """Deliver again every delivery created since SINCE (same webhook-id)."""
+    import uuid
+    from datetime import datetime
+
+    from hotline.db import Database
+    from hotline.webhooks import service as webhook_service
+
+    try:
+        start = datetime.fromisoformat(since)
+        sub = uuid.UUID(subscription_id) if subscription_id else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if start.tzinfo is None:
+        raise click.UsageError("--since needs an offset, e.g. +08:00 or Z")
+
+    async def run() -> int:
+        settings = Settings()
+        db = Database(settings.database_url)
+        try:
+            async with db.transaction() as session:
+                return await webhook_service.replay(
+                    session, since=start, now=SystemClock().now(), subscription_id=sub
+                )
+        finally:
+            await db.dispose()
+
+    click.echo(f"{asyncio.run(run())} deliveries queued again")
+
+
+@main.group()
 def calendar() -> None:
     """China's working-day calendar."""
 

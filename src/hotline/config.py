@@ -24,6 +24,26 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
+    webhook_allow_private: bool = False
+    webhook_timeout: float = Field(default=10.0, gt=0)
+    webhook_jitter: float = Field(default=0.1, ge=0, le=1)
+    webhook_poll_interval: float = Field(default=1.0, gt=0)
+    webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
+    webhook_concurrency: int = Field(default=10, ge=1)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        delays = [part.strip() for part in value.split(",")]
+        if not delays or not all(d.replace(".", "", 1).isdigit() for d in delays):
+            raise ValueError("a comma-separated list of seconds, e.g. 0,5,300")
+        return value
+
+    @property
+    def retry_delays(self) -> list[float]:
+        """Seconds to wait before each attempt: the first is the delay before attempt 1."""
+        return [float(d) for d in self.webhook_retry_schedule.split(",")]
 
     @field_validator("log_level")
     @classmethod

@@ -1,30 +1,44 @@
-"""The background loop that runs in `hotline serve` (unless --no-worker) and `hotline worker`:
-every HOTLINE_SWEEP_INTERVAL seconds it sweeps SLA timers and prunes old idempotency keys."""
+"""The background work that runs in `hotline serve` (unless --no-worker) and in
+`hotline worker`: the SLA sweep every HOTLINE_SWEEP_INTERVAL seconds, webhook
+deliveries every HOTLINE_WEBHOOK_POLL_INTERVAL, and pruning old idempotency keys."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+import httpx
 import structlog
 
 from hotline import idempotency
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
+from hotline.webhooks.dispatcher import Dispatcher, new_client
 
 log = structlog.get_logger(__name__)
 PRUNE_EVERY = 3600.0
 
 
 class Worker:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, client: httpx.AsyncClient | None = None) -> None:
         self.runtime = runtime
         self.stop = asyncio.Event()
+        self._client = client
         self._last_prune: datetime | None = None
 
-    async def tick(self) -> sweeper.SweepReport:
-        """One round of background work (tests call it directly)."""
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = new_client(self.runtime.settings.webhook_timeout)
+        return self._client
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return Dispatcher(self.runtime, self.client)
+
+    async def sweep(self) -> sweeper.SweepReport:
         report = await sweeper.sweep(self.runtime)
         now = self.runtime.clock.now()
         if self._last_prune is None or (now - self._last_prune).total_seconds() >= PRUNE_EVERY:
@@ -33,14 +47,36 @@ class Worker:
             self._last_prune = now
         return report
 
-    async def run(self) -> None:
-        interval = self.runtime.settings.sweep_interval
-        log.info("worker_started", interval=interval)
+    async def tick(self) -> sweeper.SweepReport:
+        """One round of everything (tests call it directly): sweep, then deliver what is due."""
+        report = await self.sweep()
+        await self.dispatcher.drain()
+        return report
+
+    async def _loop(
+        self, name: str, interval: float, step: Callable[[], Awaitable[object]]
+    ) -> None:
         while not self.stop.is_set():
             try:
-                await self.tick()
+                await step()
             except Exception as exc:  # a failed round is retried on the next one
-                log.error("worker_round_failed", error_type=type(exc).__name__, exc_info=exc)
+                log.error(f"{name}_failed", error_type=type(exc).__name__, exc_info=exc)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop.wait(), timeout=interval)
-        log.info("worker_stopped")
+
+    async def run(self) -> None:
+        settings = self.runtime.settings
+        log.info("worker_started", sweep_interval=settings.sweep_interval)
+        try:
+            await asyncio.gather(
+                self._loop("sweep", settings.sweep_interval, self.sweep),
+                self._loop("deliver", settings.webhook_poll_interval, self.dispatcher.drain),
+            )
+        finally:
+            await self.close()
+            log.info("worker_stopped")
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None

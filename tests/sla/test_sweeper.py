@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from conftest import Api, Env
 from hotline.sla import sweeper
 from hotline.worker import Worker
+
+from conftest import Api, Env
 
 
 async def setup(api: Api, **rule: Any) -> dict[str, Api]:
@@ -31,7 +32,11 @@ async def types(api: Api, ticket: dict[str, Any]) -> list[str]:
 
 
 async def sweep(env: Env) -> sweeper.SweepReport:
-    return await Worker(env.runtime).tick()
+    worker = Worker(env.runtime)
+    try:
+        return await worker.tick()
+    finally:
+        await worker.close()
 
 
 async def test_callback_met_in_time_is_never_breached(api: Api, env: Env) -> None:

@@ -11,12 +11,13 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from conftest import Api, Env
 from hotline.clock import FrozenClock
 from hotline.db import Database
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
 from hotline.sla.calendar import WorkingCalendar
+
+from conftest import Api, Env
 
 TICKETS = 120  # each has a callback and a resolution due: 240 due timers
 

@@ -16,6 +16,28 @@ from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 
+# One vocabulary for timelines and webhooks (API.md, "Events").
+EVENT_TYPES = frozenset(
+    {
+        *(
+            f"ticket.{name}"
+            for name in (
+                "created dispatched claimed accepted returned return_rejected called_back "
+                "extension_requested extension_approved extension_denied resolved reviewed "
+                "closed reopened merged discarded supervised commented referred "
+                "dispute_opened child_resolved sla_warning sla_breached"
+            ).split()
+        ),
+        *(f"supervision.{n}" for n in ("opened", "followed_up", "escalated", "closed")),
+        *(
+            f"dispute.{n}"
+            for n in (
+                "opened analysed mediating visited closed_off escalated referred review_overdue"
+            ).split()
+        ),
+    }
+)
+
 
 @dataclass(frozen=True)
 class Announcement:

@@ -1,0 +1,256 @@
+"""Webhooks end to end: a real receiver verifies every delivery with `standardwebhooks`."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks.webhooks import Webhook
+
+from hotline.config import Settings
+from hotline.db import Database
+from hotline.runtime import Runtime
+from hotline.webhooks.dispatcher import Dispatcher, new_client
+
+from conftest import Api, Env
+from receiver import Receiver, running_receiver
+
+
+@pytest.fixture
+async def receiver(env: Env) -> AsyncIterator[Receiver]:
+    # The receiver checks signature timestamps against the wall clock.
+    env.clock.set(datetime.now(UTC))
+    env.runtime.settings = env.settings.model_copy(
+        update={
+            "webhook_allow_private": True,
+            "webhook_retry_schedule": "0,1,1,1",
+            "webhook_jitter": 0.0,
+        }
+    )
+    try:
+        async with running_receiver() as r:
+            yield r
+    finally:
+        env.runtime.settings = env.settings
+
+
+async def deliver(env: Env) -> int:
+    async with new_client(5.0) as client:
+        return await Dispatcher(env.runtime, client).drain()
+
+
+async def subscribe(api: Api, url: str, events: list[str], **extra: Any) -> dict[str, Any]:
+    r = await api.post("/v1/webhook-subscriptions", {"url": url, "events": events, **extra})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def setup(api: Api) -> dict[str, Api]:
+    await api.department("water")
+    await api.department("roads", "enforcement")
+    await api.rule(topic="water_supply", department_code="water")
+    return {
+        "op": api.as_(await api.principal("operator")),
+        "water": api.as_(await api.principal("department", department_code="water")),
+    }
+
+
+def verified(receiver: Receiver, secret: str) -> list[dict[str, Any]]:
+    hook = Webhook(secret)
+    return [hook.verify(r.body, r.headers) for r in receiver.received]
+
+
+async def test_deliveries_are_signed_and_carry_the_department_view(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    p = await setup(api)
+    sub = await subscribe(api, receiver.url, ["*"])
+    assert sub["secret"].startswith("whsec_")
+    t = await p["op"].ticket(caller={"name": "王五", "phone": "13812345678", "confidential": True})
+    await p["water"].act(t, "accept")
+    assert await deliver(env) == 3
+    bodies = verified(receiver, sub["secret"])
+    assert [b["type"] for b in bodies] == ["ticket.created", "ticket.dispatched", "ticket.accepted"]
+    ticket = bodies[0]["data"]["ticket"]
+    assert ticket["caller"]["phone"] is None and ticket["caller"]["name"] is None
+    assert "allowed_actions" not in ticket
+    raw = b"".join(r.body for r in receiver.received)
+    assert b"13812345678" not in raw
+    assert len({r.headers["webhook-id"] for r in receiver.received}) == 3
+    listed = (await api.get("/v1/webhook-deliveries", params={"status": "delivered"})).json()
+    assert len(listed["items"]) == 3
+
+
+async def test_event_and_department_filters(api: Api, env: Env, receiver: Receiver) -> None:
+    p = await setup(api)
+    only_roads = await subscribe(api, receiver.url, ["ticket.dispatched"], department_code="roads")
+    t = await p["op"].ticket()  # to water: not for roads
+    await p["water"].act(t, "return", {"reason": "不归我们"})
+    await p["op"].act(t, "dispatch", {"department_code": "roads"})
+    await deliver(env)
+    bodies = verified(receiver, only_roads["secret"])
+    assert [b["type"] for b in bodies] == ["ticket.dispatched"]
+    assert bodies[0]["data"]["ticket"]["department_code"] == "roads"
+
+
+async def test_retries_after_errors_then_succeeds(api: Api, env: Env, receiver: Receiver) -> None:
+    p = await setup(api)
+    sub = await subscribe(api, receiver.url, ["ticket.created"])
+    receiver.script = [500, 503, (429, {"Retry-After": "2"})]
+    await p["op"].ticket()
+    for _ in range(4):
+        await deliver(env)
+        env.clock.advance(timedelta(seconds=1))
+    # 429 asked for 2 s: not yet.
+    assert len(receiver.received) == 3
+    env.clock.advance(timedelta(seconds=2))
+    await deliver(env)
+    assert len(receiver.received) == 4
+    ids = {r.headers["webhook-id"] for r in receiver.received}
+    assert len(ids) == 1  # one stable webhook-id across retries
+    verified(receiver, sub["secret"])
+    d = (await api.get("/v1/webhook-deliveries")).json()["items"][0]
+    assert d["status"] == "delivered" and d["attempts"] == 4
+
+
+async def test_dead_connection_then_dead_letter_and_manual_retry(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    p = await setup(api)
+    await subscribe(api, "http://127.0.0.1:9/nobody-listens", ["ticket.created"])
+    await p["op"].ticket()
+    for _ in range(6):
+        await deliver(env)
+        env.clock.advance(timedelta(seconds=2))
+    failed = (await api.get("/v1/webhook-deliveries", params={"status": "failed"})).json()["items"]
+    assert len(failed) == 1 and failed[0]["attempts"] == 4
+    assert "Connect" in failed[0]["last_error"]
+    r = await api.post(f"/v1/webhook-deliveries/{failed[0]['id']}/retry", {})
+    assert r.status_code == 200 and r.json()["status"] == "pending"
+    # Point the subscription's URL at the live receiver to show the retry goes out.
+    async with env.runtime.db.transaction() as session:
+        await session.execute(
+            sa.text("UPDATE webhook_subscriptions SET url = :u"), {"u": receiver.url}
+        )
+    await deliver(env)
+    assert len(receiver.received) == 1
+
+
+async def test_gone_disables_the_subscription(api: Api, env: Env, receiver: Receiver) -> None:
+    p = await setup(api)
+    sub = await subscribe(api, receiver.url, ["ticket.created"])
+    receiver.script = [410]
+    await p["op"].ticket()
+    await deliver(env)
+    got = (await api.get(f"/v1/webhook-subscriptions/{sub['id']}")).json()
+    assert got["active"] is False
+    await p["op"].ticket()
+    await deliver(env)
+    assert len(receiver.received) == 1
+
+
+async def test_rotation_signs_with_both_secrets_during_grace(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    p = await setup(api)
+    sub = await subscribe(api, receiver.url, ["ticket.created"])
+    rotated = (await api.post(f"/v1/webhook-subscriptions/{sub['id']}/rotate-secret", {})).json()
+    assert rotated["secret"] != sub["secret"]
+    await p["op"].ticket()
+    await deliver(env)
+    verified(receiver, sub["secret"])
+    verified(receiver, rotated["secret"])
+    assert len(receiver.received[0].headers["webhook-signature"].split(" ")) == 2
+
+
+async def test_rolled_back_change_sends_nothing(api: Api, env: Env, receiver: Receiver) -> None:
+    p = await setup(api)
+    await subscribe(api, receiver.url, ["*"])
+    r = await p["op"].post("/v1/tickets/00000000-0000-0000-0000-000000000000/actions/accept", {})
+    assert r.status_code == 404
+    bad = await p["op"].post("/v1/tickets", {"kind": "petition"})
+    assert bad.status_code == 422
+    t = await p["op"].ticket()
+    r = await p["op"].post(f"/v1/tickets/{t['id']}/actions/merge", {"into": t["id"]})
+    assert r.status_code == 422  # the merge's effect raised after the ticket was locked
+    await deliver(env)
+    assert [json.loads(x.body)["type"] for x in receiver.received] == [
+        "ticket.created",
+        "ticket.dispatched",
+    ]
+
+
+async def test_ssrf_refused_unless_allowed(api: Api, env: Env) -> None:
+    r = await api.post(
+        "/v1/webhook-subscriptions", {"url": "http://127.0.0.1:8080/x", "events": ["*"]}
+    )
+    assert r.status_code == 422
+    r = await api.post(
+        "/v1/webhook-subscriptions", {"url": "http://169.254.169.254/", "events": ["*"]}
+    )
+    assert r.status_code == 422
+    r = await api.post("/v1/webhook-subscriptions", {"url": "ftp://example.org/", "events": ["*"]})
+    assert r.status_code == 422
+    r = await api.post(
+        "/v1/webhook-subscriptions", {"url": "https://example.org/h", "events": ["nope"]}
+    )
+    assert r.status_code == 422
+    op = api.as_(await api.principal("operator"))
+    r = await op.get("/v1/webhook-subscriptions")
+    assert r.status_code == 403
+
+
+async def test_two_dispatchers_never_send_one_delivery_at_once(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    p = await setup(api)
+    sub = await subscribe(api, receiver.url, ["ticket.created", "ticket.dispatched"])
+    for _ in range(30):
+        await p["op"].ticket()
+    receiver.delay = 0.02
+
+    async def one(n: int) -> int:
+        db = Database(env.settings.database_url, pool_size=2)
+        runtime = Runtime(env.runtime.settings, db, env.clock, env.runtime.calendar)
+        try:
+            async with new_client(5.0) as client:
+                return await Dispatcher(runtime, client).drain()
+        finally:
+            await db.dispose()
+
+    sent = await asyncio.gather(one(1), one(2))
+    assert sum(sent) == 60
+    assert receiver.overlaps == 0
+    ids = [r.headers["webhook-id"] for r in receiver.received]
+    assert len(ids) == len(set(ids)) == 60
+    verified(receiver, sub["secret"])
+    pending = (await api.get("/v1/webhook-deliveries", params={"status": "pending"})).json()
+    assert pending["items"] == []
+
+
+async def test_replay_command_requeues(api: Api, env: Env, receiver: Receiver) -> None:
+    from hotline.webhooks import service
+
+    p = await setup(api)
+    await subscribe(api, receiver.url, ["ticket.created"])
+    await p["op"].ticket()
+    await deliver(env)
+    async with env.runtime.db.transaction() as session:
+        n = await service.replay(
+            session, since=env.clock.now() - timedelta(hours=1), now=env.clock.now()
+        )
+    assert n == 1
+    await deliver(env)
+    assert len(receiver.received) == 2
+    assert receiver.received[0].headers["webhook-id"] == receiver.received[1].headers["webhook-id"]
+
+
+def test_settings_parse_the_schedule() -> None:
+    assert Settings(webhook_retry_schedule="0,5,300").retry_delays == [0.0, 5.0, 300.0]
+    with pytest.raises(ValueError, match="comma-separated"):
+        Settings(webhook_retry_schedule="soon")
