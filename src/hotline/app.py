@@ -17,6 +17,7 @@ from hotline.auth import service as auth
 from hotline.auth.router import router as principals_router
 from hotline.clock import Clock, SystemClock
 from hotline.config import Settings
+from hotline.console.router import router as console_router
 from hotline.db import Database
 from hotline.guard import GuardMiddleware
 from hotline.members.router import router as members_router
@@ -95,6 +96,7 @@ def create_app(
         stats_router,
         open311_router,
         webhooks_router,
+        console_router,
     )
     for router in routers:
         app.include_router(router)

@@ -13,6 +13,7 @@ from hotline import errors, idempotency
 from hotline.auth import service as auth
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.console import session as console_session
 from hotline.jsonutil import JSONOut, plain
 from hotline.runtime import Runtime
 
@@ -34,10 +35,17 @@ ReadSession = Annotated[AsyncSession, Depends(read_session)]
 
 
 async def current_actor(request: Request, runtime: RuntimeDep) -> Actor:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise errors.Unauthorized("Send 'Authorization: Bearer <token>'.")
+    """The bearer token's principal; without one, the console's cookie session (whose
+    writes must carry the CSRF header)."""
+    header = request.headers.get("authorization")
+    if header is None and (cookie := console_session.token_from_cookie(request)):
+        if not console_session.csrf_ok(request):
+            raise errors.Forbidden("The console's X-CSRF-Token header is missing or wrong.")
+        token = cookie
+    else:
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthorized("Send 'Authorization: Bearer <token>'.")
     async with runtime.db.session(write=False) as session, session.begin():
         actor = await auth.authenticate(session, token.strip(), runtime.clock.now())
     request.state.actor = actor
