@@ -29,6 +29,7 @@ PG_PORT = int(os.environ.get("HOTLINE_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("HOTLINE_TEST_PG_USER", "postgres")
 PG_ADMIN_DB = os.environ.get("HOTLINE_TEST_PG_DATABASE", "test")
 ADMIN_TOKEN = "htl_test_admin_token"
+DATA_KEY = "dGVzdC1kYXRhLWtleS10ZXN0LWRhdGEta2V5LTMyYiE="  # 32 bytes, tests only
 START = datetime(2026, 11, 23, 1, 30, tzinfo=UTC)  # a Monday, 09:30 in Shanghai
 
 
@@ -98,6 +99,7 @@ async def app_env(database_url: str) -> AsyncIterator[Env]:
     settings = Settings(
         database_url=database_url,
         bootstrap_token=ADMIN_TOKEN,
+        data_key=DATA_KEY,
         log_json=True,
         log_level="WARNING",
         db_pool_size=5,

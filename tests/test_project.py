@@ -14,8 +14,9 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from conftest import Env
 from hotline import migrate
+
+from conftest import Env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 10:04:28.882891+00:00
+Created: 2026-11-25 10:10:54.061965+00:00
 """
 
 from collections.abc import Sequence
@@ -20,6 +20,29 @@ JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("principal_id", sa.Uuid(), nullable=True),
+        sa.Column("principal_name", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=20), nullable=False),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("subject_type", sa.String(length=40), nullable=False),
+        sa.Column("subject_id", sa.String(length=64), nullable=True),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("request_id", sa.String(length=100), nullable=True),
+        sa.Column("details", JSON, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_audit_log_action"), ["action"], unique=False)
+        batch_op.create_index("ix_audit_log_at", ["at", "id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_audit_log_principal_id"), ["principal_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_audit_log_subject_id"), ["subject_id"], unique=False)
+
     op.create_table(
         "calendar_years",
         sa.Column("year", sa.Integer(), autoincrement=False, nullable=False),
@@ -43,7 +66,7 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=255), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", JSON, nullable=False),
+        sa.Column("response", sa.Text(), nullable=False),
         sa.Column("headers", JSON, nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("principal_id", "key", name=op.f("pk_idempotency_keys")),
@@ -57,7 +80,8 @@ def upgrade() -> None:
         "members",
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.String(length=100), nullable=False),
-        sa.Column("phone", sa.String(length=32), nullable=True),
+        sa.Column("phone_enc", sa.String(length=200), nullable=True),
+        sa.Column("phone_mask", sa.String(length=32), nullable=True),
         sa.Column("branch", sa.String(length=200), nullable=False),
         sa.Column("skills", JSON, nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
@@ -97,7 +121,11 @@ def upgrade() -> None:
         sa.Column("urgency", sa.String(length=20), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
         sa.Column("caller_name", sa.String(length=200), nullable=True),
-        sa.Column("caller_phone", sa.String(length=32), nullable=True),
+        sa.Column("caller_name_enc", sa.String(length=400), nullable=True),
+        sa.Column("caller_phone_enc", sa.String(length=200), nullable=True),
+        sa.Column("caller_phone_bidx", sa.String(length=64), nullable=True),
+        sa.Column("caller_phone_mask", sa.String(length=32), nullable=True),
+        sa.Column("caller_purged_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("caller_special_groups", JSON, nullable=False),
         sa.Column("caller_confidential", sa.Boolean(), nullable=False),
         sa.Column("location", JSON, nullable=True),
@@ -123,6 +151,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["merged_into"], ["tickets.id"], name=op.f("fk_tickets_merged_into_tickets")
         ),
@@ -140,7 +169,10 @@ def upgrade() -> None:
             postgresql_where=sa.text("status = 'posted'"),
             sqlite_where=sa.text("status = 'posted'"),
         )
-        batch_op.create_index(batch_op.f("ix_tickets_caller_phone"), ["caller_phone"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_tickets_caller_phone_bidx"), ["caller_phone_bidx"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_tickets_closed_at"), ["closed_at"], unique=False)
         batch_op.create_index("ix_tickets_created", ["created_at", "id"], unique=False)
         batch_op.create_index(
             "ix_tickets_department_queue",
@@ -484,7 +516,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_tickets_grid_code"))
         batch_op.drop_index("ix_tickets_department_queue")
         batch_op.drop_index("ix_tickets_created")
-        batch_op.drop_index(batch_op.f("ix_tickets_caller_phone"))
+        batch_op.drop_index(batch_op.f("ix_tickets_closed_at"))
+        batch_op.drop_index(batch_op.f("ix_tickets_caller_phone_bidx"))
         batch_op.drop_index(
             "ix_tickets_board",
             postgresql_where=sa.text("status = 'posted'"),
@@ -504,3 +537,10 @@ def downgrade() -> None:
     op.drop_table("idempotency_keys")
     op.drop_table("departments")
     op.drop_table("calendar_years")
+    with op.batch_alter_table("audit_log", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_audit_log_subject_id"))
+        batch_op.drop_index(batch_op.f("ix_audit_log_principal_id"))
+        batch_op.drop_index("ix_audit_log_at")
+        batch_op.drop_index(batch_op.f("ix_audit_log_action"))
+
+    op.drop_table("audit_log")

@@ -9,6 +9,7 @@ from typing import Any
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
@@ -20,10 +21,13 @@ from hotline.config import Settings
 from hotline.console.router import router as console_router
 from hotline.db import Database
 from hotline.guard import GuardMiddleware
+from hotline.limiter import RateLimiter
 from hotline.members.router import router as members_router
 from hotline.observe import ObserveMiddleware
 from hotline.open311.router import router as open311_router
 from hotline.ops import router as ops_router
+from hotline.privacy import vault
+from hotline.privacy.router import router as privacy_router
 from hotline.routing.router import router as routing_router
 from hotline.runtime import Runtime
 from hotline.sla import service as sla
@@ -42,8 +46,16 @@ log = structlog.get_logger(__name__)
 async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
     """Build the shared resources and prepare the data a start needs."""
     db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    keys = vault.load(
+        settings.data_key, settings.data_keys_old, settings.key_file, embedded=settings.is_sqlite
+    )
     runtime = Runtime(
-        settings=settings, db=db, clock=clock, calendar=WorkingCalendar(settings.timezone)
+        settings=settings,
+        db=db,
+        clock=clock,
+        calendar=WorkingCalendar(settings.timezone),
+        keys=keys,
+        limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
     )
     async with db.transaction() as session:
         await sla.load_calendar(session, runtime.calendar)
@@ -84,6 +96,15 @@ def create_app(
     )
     errors.install(app)
     app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:  # CORS is off unless origins are listed
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
+            expose_headers=["ETag", "Idempotent-Replayed", "Retry-After", "X-Request-ID"],
+        )
     app.add_middleware(ObserveMiddleware)
     routers = (
         ops_router,
@@ -91,6 +112,7 @@ def create_app(
         routing_router,
         calendar_router,
         members_router,
+        privacy_router,
         tickets_router,
         supervision_router,
         stats_router,

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     webhook_poll_interval: float = Field(default=1.0, gt=0)
     webhook_secret_grace_hours: float = Field(default=24.0, ge=0)
     webhook_concurrency: int = Field(default=10, ge=1)
+    rate_limit: str = "1200/minute"
+    rate_limit_storage: str = "memory://"
+    token_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    cors_origins: str = ""
+    data_key: str | None = None
+    data_keys_old: str = ""
+    data_key_file: str | None = None
 
     @field_validator("webhook_retry_schedule")
     @classmethod
@@ -57,3 +64,13 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def key_file(self) -> str | None:
+        """Where the embedded default keeps its generated data key: beside the database."""
+        if self.data_key_file:
+            return self.data_key_file
+        if self.is_sqlite and ":///" in self.database_url:
+            path = self.database_url.split(":///", 1)[1]
+            return f"{path}.key" if path and path != ":memory:" else None
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
@@ -46,9 +47,30 @@ async def current_actor(request: Request, runtime: RuntimeDep) -> Actor:
         scheme, _, token = (header or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise errors.Unauthorized("Send 'Authorization: Bearer <token>'.")
-    async with runtime.db.session(write=False) as session, session.begin():
-        actor = await auth.authenticate(session, token.strip(), runtime.clock.now())
+    actor = await _verified(runtime, token.strip())
+    if runtime.limiter is not None and actor.id is not None:
+        await runtime.limiter.check(str(actor.id))
     request.state.actor = actor
+    return actor
+
+
+async def _verified(runtime: Runtime, token: str) -> Actor:
+    """The token's actor, from a cache kept at most HOTLINE_TOKEN_CACHE_SECONDS (so a
+    revocation holds on every process within that time) and never past the token's expiry."""
+    key = auth.hash_token(token)
+    cached = runtime.tokens.get(key)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    now = runtime.clock.now()
+    async with runtime.db.session(write=False) as session, session.begin():
+        actor, expires_at = await auth.authenticate_until(session, token, now)
+    ttl = runtime.settings.token_cache_seconds
+    if expires_at is not None:
+        ttl = min(ttl, (expires_at - now).total_seconds())
+    if ttl > 0:
+        if len(runtime.tokens) > 10_000:
+            runtime.tokens.clear()
+        runtime.tokens[key] = (actor, time.monotonic() + ttl)
     return actor
 
 
@@ -94,6 +116,8 @@ async def write(
             now=runtime.clock.now(),
             ttl=runtime.settings.idempotency_ttl,
             handler=run,
+            seal=runtime.vault.encrypt,
+            unseal=runtime.vault.decrypt,
         )
     if replayed:
         headers = {**headers, idempotency.REPLAYED_HEADER: "true"}

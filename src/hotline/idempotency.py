@@ -32,7 +32,7 @@ class IdempotencyKey(Base):
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     request_hash: Mapped[str] = mapped_column(sa.String(64))
     status_code: Mapped[int]
-    response: Mapped[Any] = mapped_column(JSONType)
+    response: Mapped[str] = mapped_column(sa.Text)  # sealed JSON
     headers: Mapped[dict[str, str]] = mapped_column(JSONType)
     created_at: Mapped[datetime] = mapped_column(index=True)
 
@@ -65,8 +65,13 @@ async def run(
     now: datetime,
     ttl: timedelta,
     handler: Callable[[], Awaitable[Stored]],
+    seal: Callable[[str], str],
+    unseal: Callable[[str], str],
 ) -> tuple[Stored, bool]:
-    """Run ``handler`` once per key; returns its answer and whether it was replayed."""
+    """Run ``handler`` once per key; returns its answer and whether it was replayed.
+
+    A stored answer may hold a caller's data or a new token: it is kept encrypted
+    (``seal``), like everything personal at rest."""
     if key is None:
         return await handler(), False
     if not 1 <= len(key) <= 255:
@@ -87,7 +92,7 @@ async def run(
             raise errors.IdempotencyMismatch(
                 "This Idempotency-Key was used with a different request."
             )
-        return (row.status_code, row.response, dict(row.headers)), True
+        return (row.status_code, orjson.loads(unseal(row.response)), dict(row.headers)), True
     status, body, headers = await handler()
     if 200 <= status < 300:
         session.add(
@@ -96,7 +101,7 @@ async def run(
                 key=key,
                 request_hash=fingerprint,
                 status_code=status,
-                response=body,
+                response=seal(orjson.dumps(body).decode()),
                 headers=headers,
                 created_at=now,
             )

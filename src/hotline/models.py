@@ -4,6 +4,7 @@ from hotline.auth.models import Principal, Token
 from hotline.db import Base
 from hotline.idempotency import IdempotencyKey
 from hotline.members.models import Member, PointsEntry, TicketHolder
+from hotline.privacy.audit import AuditEntry
 from hotline.routing.models import Department, RoutingRule
 from hotline.sla.models import CalendarYear, Timer
 from hotline.supervision.models import Supervision, SupervisionEntry
@@ -13,6 +14,7 @@ from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 metadata = Base.metadata
 
 __all__ = [
+    "AuditEntry",
     "CalendarYear",
     "Department",
     "IdempotencyKey",

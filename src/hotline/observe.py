@@ -40,18 +40,22 @@ class ObserveMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         status = 500
         start = time.perf_counter()
+        private = scope["path"].startswith(("/v1/", "/open311/", "/console/session"))
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
+                headers = list(message.get("headers", []))
+                headers += [
                     (b"x-request-id", request_id.encode()),
                     (b"x-content-type-options", b"nosniff"),
                     (b"referrer-policy", b"no-referrer"),
                 ]
+                # Ticket data and tokens must not sit in shared or browser caches.
+                if private and not any(k.lower() == b"cache-control" for k, _ in headers):
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
             await send(message)
 
         try:

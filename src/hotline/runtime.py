@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hotline.auth.service import Actor
 from hotline.clock import Clock
 from hotline.config import Settings
 from hotline.db import Database
+from hotline.limiter import RateLimiter
+from hotline.privacy.vault import Vault
 from hotline.sla.calendar import WorkingCalendar
 
 
@@ -16,3 +19,13 @@ class Runtime:
     db: Database
     clock: Clock
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
+    keys: Vault | None = None
+    limiter: RateLimiter | None = None
+    # Verified tokens, briefly: token hash -> (actor, monotonic time it stops being trusted).
+    tokens: dict[str, tuple[Actor, float]] = field(default_factory=dict)
+
+    @property
+    def vault(self) -> Vault:
+        if self.keys is None:
+            raise RuntimeError("no data key loaded: build the runtime with start_runtime()")
+        return self.keys

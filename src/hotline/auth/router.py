@@ -17,6 +17,7 @@ from hotline.auth import service
 from hotline.auth.models import Principal, Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
+from hotline.privacy import audit
 from hotline.routing.service import require_department
 from hotline.tickets.schemas import Body, Code
 
@@ -124,6 +125,17 @@ async def create_principal(
             "token_id": str(token.id),
             "expires_at": token.expires_at,
         }
+        details = {"role": body.role.value, "department_code": body.department_code}
+        audit.record(
+            session,
+            actor,
+            "principal.created",
+            "principal",
+            principal.id,
+            now=now,
+            request=request,
+            details=details,
+        )
         return 201, out, {}
 
     return await write(request, runtime, actor, handler)
@@ -150,9 +162,16 @@ async def get_principal(principal_id: str, session: ReadSession) -> Response:
 
 
 @router.delete("/{principal_id}", status_code=204)
-async def delete_principal(principal_id: str, runtime: RuntimeDep) -> Response:
+async def delete_principal(
+    principal_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
+    """Revoke the principal and every token it holds."""
     async with runtime.db.transaction() as session:
-        await service.revoke_principal(session, _id(principal_id), runtime.clock.now())
+        now = runtime.clock.now()
+        await service.revoke_principal(session, _id(principal_id), now)
+        audit.record(
+            session, actor, "principal.deleted", "principal", principal_id, now=now, request=request
+        )
     return Response(status_code=204)
 
 
@@ -165,13 +184,36 @@ async def create_token(
         token, clear = await service.issue_token(
             session, principal.id, now=runtime.clock.now(), expires_at=body.expires_at
         )
+        audit.record(
+            session,
+            actor,
+            "token.created",
+            "principal",
+            principal.id,
+            now=runtime.clock.now(),
+            request=request,
+            details={"token_id": str(token.id)},
+        )
         return 201, {"id": str(token.id), "token": clear, "expires_at": token.expires_at}, {}
 
     return await write(request, runtime, actor, handler)
 
 
 @router.delete("/{principal_id}/tokens/{token_id}", status_code=204)
-async def delete_token(principal_id: str, token_id: str, runtime: RuntimeDep) -> Response:
+async def delete_token(
+    principal_id: str, token_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
     async with runtime.db.transaction() as session:
-        await service.revoke_token(session, _id(principal_id), _id(token_id), runtime.clock.now())
+        now = runtime.clock.now()
+        await service.revoke_token(session, _id(principal_id), _id(token_id), now)
+        audit.record(
+            session,
+            actor,
+            "token.revoked",
+            "principal",
+            principal_id,
+            now=now,
+            request=request,
+            details={"token_id": token_id},
+        )
     return Response(status_code=204)

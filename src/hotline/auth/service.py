@@ -60,14 +60,22 @@ def actor_of(principal: Principal, skills: tuple[str, ...] = ()) -> Actor:
 
 
 async def authenticate(session: AsyncSession, token: str, now: datetime) -> Actor:
+    actor, _ = await authenticate_until(session, token, now)
+    return actor
+
+
+async def authenticate_until(
+    session: AsyncSession, token: str, now: datetime
+) -> tuple[Actor, datetime | None]:
+    """The actor holding ``token`` and when the token expires (None: never)."""
     """The actor holding ``token``; 401 when it is unknown, revoked or expired.
 
     The token is compared through its SHA-256 in an indexed equality lookup, so
     the comparison does not leak the token's characters through timing.
     """
-    row = (
+    found = (
         await session.execute(
-            sa.select(Principal)
+            sa.select(Principal, Token.expires_at)
             .join(Token, Token.principal_id == Principal.id)
             .where(
                 Token.token_hash == hash_token(token),
@@ -76,14 +84,15 @@ async def authenticate(session: AsyncSession, token: str, now: datetime) -> Acto
                 Principal.deleted_at.is_(None),
             )
         )
-    ).scalar_one_or_none()
-    if row is None:
+    ).one_or_none()
+    if found is None:
         raise errors.Unauthorized("The token is unknown, revoked or expired.")
+    row, expires_at = found
     skills: tuple[str, ...] = ()
     if row.role == Role.member and row.member_id is not None:
         found = await session.scalar(sa.select(Member.skills).where(Member.id == row.member_id))
         skills = tuple(found or ())
-    return actor_of(row, skills)
+    return actor_of(row, skills), expires_at
 
 
 async def create_principal(

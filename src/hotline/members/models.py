@@ -23,7 +23,9 @@ class Member(Base):
 
     id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(100))
-    phone: Mapped[str | None] = mapped_column(sa.String(32))
+    # Stored like callers' phones: encrypted, with the mask shown to people.
+    phone_enc: Mapped[str | None] = mapped_column(sa.String(200))
+    phone_mask: Mapped[str | None] = mapped_column(sa.String(32))
     branch: Mapped[str] = mapped_column(sa.String(200), index=True)
     skills: Mapped[list[str]]
     kind: Mapped[str] = mapped_column(sa.String(20))

@@ -16,6 +16,7 @@ from hotline.jsonutil import JSONOut
 from hotline.members import service
 from hotline.members.models import Member
 from hotline.members.schemas import MemberCreate, MemberOut, MemberPage, MemberPatch, PointsLedger
+from hotline.privacy import audit
 
 READERS = (Role.operator, Role.supervisor, Role.viewer, Role.member, Role.department)
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[require(*READERS)])
@@ -26,7 +27,16 @@ async def create_member(
     body: MemberCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        member = await service.create(session, body, runtime.clock.now())
+        member = await service.create(session, body, runtime.clock.now(), runtime.vault)
+        audit.record(
+            session,
+            actor,
+            "member.created",
+            "member",
+            member.id,
+            now=runtime.clock.now(),
+            request=request,
+        )
         return 201, service.member_json(member), {}
 
     return await write(request, runtime, actor, handler)
@@ -80,7 +90,17 @@ async def patch_member(
         raise errors.Forbidden("Only an admin, or the member itself, edits a member.")
 
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        member = await service.patch(session, member_id, body, runtime.clock.now())
+        member = await service.patch(session, member_id, body, runtime.clock.now(), runtime.vault)
+        audit.record(
+            session,
+            actor,
+            "member.changed",
+            "member",
+            member.id,
+            now=runtime.clock.now(),
+            request=request,
+            details=body.model_dump(mode="json", exclude={"phone"}, exclude_none=True),
+        )
         return 200, service.member_json(member), {}
 
     return await write(request, runtime, actor, handler)

@@ -15,6 +15,7 @@ from hotline.db import json_contains_all
 from hotline.members.models import Member, PointsEntry, TicketHolder
 from hotline.members.schemas import MemberCreate, MemberPatch
 from hotline.privacy import phones
+from hotline.privacy.vault import Vault
 
 # 服务积分 weights by the caller's evaluation of a closed order.
 WEIGHTS = {"satisfied": 1.0, "basically_satisfied": 0.6, "dissatisfied": 0.0}
@@ -24,7 +25,7 @@ def member_json(member: Member, points: float | None = None) -> dict[str, Any]:
     return {
         "id": member.id,
         "name": member.name,
-        "phone": phones.mask(member.phone),
+        "phone": member.phone_mask,
         "branch": member.branch,
         "skills": list(member.skills),
         "kind": member.kind,
@@ -35,14 +36,18 @@ def member_json(member: Member, points: float | None = None) -> dict[str, Any]:
     }
 
 
-async def create(session: AsyncSession, body: MemberCreate, now: datetime) -> Member:
+def _set_phone(member: Member, phone: str | None, vault: Vault) -> None:
+    member.phone_enc = None if phone is None else vault.encrypt(phone)
+    member.phone_mask = phones.mask(phone)
+
+
+async def create(session: AsyncSession, body: MemberCreate, now: datetime, vault: Vault) -> Member:
     member_id = body.id or uuid.uuid4().hex
     if await session.get(Member, member_id) is not None:
         raise errors.Conflict(f"Member {member_id!r} exists already.")
     member = Member(
         id=member_id,
         name=body.name,
-        phone=body.phone,
         branch=body.branch,
         skills=sorted(set(body.skills)),
         kind=body.kind.value,
@@ -50,6 +55,7 @@ async def create(session: AsyncSession, body: MemberCreate, now: datetime) -> Me
         created_at=now,
         updated_at=now,
     )
+    _set_phone(member, body.phone, vault)
     session.add(member)
     await session.flush()
     return member
@@ -62,9 +68,13 @@ async def get(session: AsyncSession, member_id: str) -> Member:
     return member
 
 
-async def patch(session: AsyncSession, member_id: str, body: MemberPatch, now: datetime) -> Member:
+async def patch(
+    session: AsyncSession, member_id: str, body: MemberPatch, now: datetime, vault: Vault
+) -> Member:
     member = await get(session, member_id)
-    for name in ("name", "phone", "branch", "available"):
+    if body.phone is not None:
+        _set_phone(member, body.phone, vault)
+    for name in ("name", "branch", "available"):
         value = getattr(body, name)
         if value is not None:
             setattr(member, name, value)

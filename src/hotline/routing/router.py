@@ -12,6 +12,7 @@ from starlette.responses import Response
 from hotline import errors, pagination
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
+from hotline.privacy import audit
 from hotline.routing import service
 from hotline.routing.models import Department, RoutingRule
 from hotline.routing.schemas import (
@@ -50,6 +51,16 @@ async def create_department(
 ) -> Response:
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         department = await service.create_department(session, body, runtime.clock.now())
+        audit.record(
+            session,
+            actor,
+            "department.created",
+            "department",
+            department.code,
+            now=runtime.clock.now(),
+            request=request,
+            details=body.model_dump(mode="json"),
+        )
         return 201, _department(department), {}
 
     return await write(request, runtime, actor, handler)
@@ -83,6 +94,16 @@ async def patch_department(
 ) -> Response:
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         department = await service.patch_department(session, code, body, runtime.clock.now())
+        audit.record(
+            session,
+            actor,
+            "department.changed",
+            "department",
+            code,
+            now=runtime.clock.now(),
+            request=request,
+            details=body.model_dump(mode="json", exclude_none=True),
+        )
         return 200, _department(department), {}
 
     return await write(request, runtime, actor, handler)
@@ -100,6 +121,16 @@ async def create_rule(
 ) -> Response:
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         rule = await service.create_rule(session, body, runtime.clock.now())
+        audit.record(
+            session,
+            actor,
+            "routing_rule.created",
+            "routing_rule",
+            rule.id,
+            now=runtime.clock.now(),
+            request=request,
+            details=body.model_dump(mode="json"),
+        )
         return 201, service.rule_json(rule), {}
 
     return await write(request, runtime, actor, handler)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from hotline import errors
 from hotline.deps import ActorDep, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
+from hotline.privacy import audit
 from hotline.sla import service
 from hotline.tickets.schemas import Body
 
@@ -61,6 +62,16 @@ async def put_year(
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         await service.configure_year(
             session, runtime.calendar, year, body.holidays, body.workdays, runtime.clock.now()
+        )
+        audit.record(
+            session,
+            actor,
+            "calendar.configured",
+            "calendar_year",
+            str(year),
+            now=runtime.clock.now(),
+            request=request,
+            details=body.model_dump(mode="json"),
         )
         return 200, _year_json(runtime, year), {}
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
 from hotline.db import dialect_name
+from hotline.privacy.vault import SealedCaller
 from hotline.routing import service as routing
 from hotline.runtime import Runtime
 from hotline.sla.service import Sla, Timers
@@ -31,8 +32,7 @@ class Intake:
     content: str
     urgency: str = "normal"
     topic: str | None = None
-    caller_name: str | None = None
-    caller_phone: str | None = None
+    caller: SealedCaller = field(default_factory=SealedCaller)
     special_groups: list[str] = field(default_factory=list)
     confidential: bool = False
     location: dict[str, Any] | None = None
@@ -103,8 +103,11 @@ async def open_ticket(
         topic=intake.topic,
         urgency=intake.urgency,
         content=intake.content,
-        caller_name=intake.caller_name,
-        caller_phone=intake.caller_phone,
+        caller_name=intake.caller.name,
+        caller_name_enc=intake.caller.name_enc,
+        caller_phone_enc=intake.caller.phone_enc,
+        caller_phone_bidx=intake.caller.phone_bidx,
+        caller_phone_mask=intake.caller.phone_mask,
         caller_special_groups=list(intake.special_groups),
         caller_confidential=intake.confidential,
         location=intake.location,

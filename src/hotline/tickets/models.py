@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hotline.db import Base, new_id
+from hotline.privacy.vault import SealedCaller
 
 
 class Ticket(Base):
@@ -34,8 +35,13 @@ class Ticket(Base):
     topic: Mapped[str | None] = mapped_column(sa.String(64))
     urgency: Mapped[str] = mapped_column(sa.String(20))
     content: Mapped[str] = mapped_column(sa.Text)
+    # A confidential (保密) caller's name is kept only encrypted; the phone always is.
     caller_name: Mapped[str | None] = mapped_column(sa.String(200))
-    caller_phone: Mapped[str | None] = mapped_column(sa.String(32), index=True)
+    caller_name_enc: Mapped[str | None] = mapped_column(sa.String(400))
+    caller_phone_enc: Mapped[str | None] = mapped_column(sa.String(200))
+    caller_phone_bidx: Mapped[str | None] = mapped_column(sa.String(64), index=True)
+    caller_phone_mask: Mapped[str | None] = mapped_column(sa.String(32))
+    caller_purged_at: Mapped[datetime | None]
     caller_special_groups: Mapped[list[str]]
     caller_confidential: Mapped[bool] = mapped_column(default=False)
     location: Mapped[dict[str, Any] | None]
@@ -63,6 +69,17 @@ class Ticket(Base):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(index=True)  # when it became terminal
+
+    @property
+    def sealed_caller(self) -> SealedCaller:
+        return SealedCaller(
+            name=self.caller_name,
+            name_enc=self.caller_name_enc,
+            phone_enc=self.caller_phone_enc,
+            phone_bidx=self.caller_phone_bidx,
+            phone_mask=self.caller_phone_mask,
+        )
 
 
 class TicketEvent(Base):

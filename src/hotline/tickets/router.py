@@ -67,6 +67,7 @@ async def create_ticket(
 @router.get("", response_model=s.TicketPage, responses=PROBLEMS)
 async def list_tickets(
     session: ReadSession,
+    runtime: RuntimeDep,
     actor: ActorDep,
     status: s.Status | None = None,
     kind: s.Kind | None = None,
@@ -100,7 +101,7 @@ async def list_tickets(
         created_to=created_to,
         q=q,
         updated_since=updated_since,
-        caller_phone=phone,
+        caller_phone_bidx=None if phone is None else runtime.vault.blind_indexes(phone),
     )
     rows, next_cursor = await service.list_tickets(session, actor, filters, limit, cursor)
     items = await service.render(session, actor, rows)

@@ -89,8 +89,7 @@ async def create(
         content=body.content,
         urgency=body.urgency.value,
         topic=body.topic,
-        caller_name=caller.name,
-        caller_phone=caller.phone,
+        caller=runtime.vault.seal_caller(caller.name, caller.phone, caller.confidential),
         special_groups=caller.special_groups,
         confidential=caller.confidential,
         location=body.location.model_dump(exclude_none=True) if body.location else None,
@@ -176,6 +175,10 @@ async def apply(
     before = ticket.status
     after = change.to or before
     ticket.status = after
+    if after in s.TERMINAL_STATUSES and before not in s.TERMINAL_STATUSES:
+        ticket.closed_at = now
+    elif after not in s.TERMINAL_STATUSES:
+        ticket.closed_at = None
     touch(ticket, now)
     timeline = Timeline(session, ticket, actor, now)
     timeline.add(transition.event, before, after, change.data)
@@ -220,7 +223,7 @@ class Filters:
     created_to: datetime | None = None
     q: str | None = None
     updated_since: datetime | None = None
-    caller_phone: str | None = None
+    caller_phone_bidx: list[str] | None = None
 
 
 async def list_tickets(
@@ -241,8 +244,8 @@ async def list_tickets(
         stmt = stmt.where(Ticket.created_at >= f.created_from)
     if f.created_to is not None:
         stmt = stmt.where(Ticket.created_at < f.created_to)
-    if f.caller_phone is not None:
-        stmt = stmt.where(Ticket.caller_phone == f.caller_phone)
+    if f.caller_phone_bidx is not None:
+        stmt = stmt.where(Ticket.caller_phone_bidx.in_(f.caller_phone_bidx))
     if f.q:
         pattern = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         stmt = stmt.where(

@@ -8,7 +8,6 @@ from typing import Any
 
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.privacy import phones
 from hotline.sla.models import Timer
 from hotline.tickets.models import Ticket
 
@@ -20,7 +19,7 @@ def caller_json(ticket: Ticket, *, hide_confidential: bool) -> dict[str, Any]:
     hidden = ticket.caller_confidential and hide_confidential
     return {
         "name": None if hidden else ticket.caller_name,
-        "phone": None if hidden else phones.mask(ticket.caller_phone),
+        "phone": None if hidden else ticket.caller_phone_mask,
         "special_groups": list(ticket.caller_special_groups or []),
         "confidential": ticket.caller_confidential,
     }

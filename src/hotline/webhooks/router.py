@@ -15,6 +15,7 @@ from starlette.responses import Response
 from hotline import pagination
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
+from hotline.privacy import audit
 from hotline.routing.service import require_department
 from hotline.tickets.schemas import Body, Code
 from hotline.tickets.scope import parse_id
@@ -97,6 +98,16 @@ async def create_subscription(
             allow_private=runtime.settings.webhook_allow_private,
             now=runtime.clock.now(),
         )
+        audit.record(
+            session,
+            actor,
+            "webhook_subscription.created",
+            "webhook_subscription",
+            sub.id,
+            now=runtime.clock.now(),
+            request=request,
+            details=service.subscription_json(sub),
+        )
         return 201, {**service.subscription_json(sub), "secret": sub.secret}, {}
 
     return await write(request, runtime, actor, handler)
@@ -127,9 +138,20 @@ async def get_subscription(subscription_id: str, session: ReadSession) -> Respon
 
 
 @router.delete("/v1/webhook-subscriptions/{subscription_id}", status_code=204)
-async def delete_subscription(subscription_id: str, runtime: RuntimeDep) -> Response:
+async def delete_subscription(
+    subscription_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
     async with runtime.db.transaction() as session:
         await service.delete(session, subscription_id, runtime.clock.now())
+        audit.record(
+            session,
+            actor,
+            "webhook_subscription.deleted",
+            "webhook_subscription",
+            subscription_id,
+            now=runtime.clock.now(),
+            request=request,
+        )
     return Response(status_code=204)
 
 
@@ -145,6 +167,15 @@ async def rotate_secret(
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         grace = timedelta(hours=runtime.settings.webhook_secret_grace_hours)
         sub = await service.rotate(session, subscription_id, runtime.clock.now(), grace)
+        audit.record(
+            session,
+            actor,
+            "webhook_subscription.secret_rotated",
+            "webhook_subscription",
+            sub.id,
+            now=runtime.clock.now(),
+            request=request,
+        )
         return 200, {**service.subscription_json(sub), "secret": sub.secret}, {}
 
     return await write(request, runtime, actor, handler)
