@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 10:10:54.061965+00:00
+Created: 2026-11-25 10:13:58.375540+00:00
 """
 
 from collections.abc import Sequence

@@ -86,6 +86,8 @@ def create_app(
             if worker is not None and task is not None:
                 worker.stop.set()
                 await task
+            if runtime.limiter is not None:
+                await runtime.limiter.aclose()
             await runtime.db.dispose()
 
     app = FastAPI(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Callable, Coroutine
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,6 +16,9 @@ from hotline import jsonutil, logs
 from hotline.auth.models import Role
 from hotline.clock import SystemClock
 from hotline.config import Settings
+
+if TYPE_CHECKING:
+    from hotline.privacy.vault import Vault
 
 
 @click.group()
@@ -165,6 +170,116 @@ def webhooks_replay(since: str, subscription_id: str | None) -> None:
             await db.dispose()
 
     click.echo(f"{asyncio.run(run())} deliveries queued again")
+
+
+def _vault(settings: Settings) -> Vault:
+    from hotline.privacy import vault
+
+    try:
+        return vault.load(
+            settings.data_key,
+            settings.data_keys_old,
+            settings.key_file,
+            embedded=settings.is_sqlite,
+        )
+    except vault.DataKeyError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _with_progress(
+    total: int, label: str, job: Callable[[Callable[[int], None]], Coroutine[Any, Any, int]]
+) -> int:
+    """Run ``job`` with a progress bar advanced by the counts it reports."""
+    from rich.progress import Progress
+
+    with Progress(transient=False) as bar:
+        task = bar.add_task(label, total=total)
+        return asyncio.run(job(lambda n: bar.advance(task, n)))
+
+
+@main.group()
+def keys() -> None:
+    """Data keys for callers' data at rest."""
+
+
+@keys.command("generate")
+def keys_generate() -> None:
+    """Print a new random data key (base64, 32 bytes) for HOTLINE_DATA_KEY."""
+    from hotline.privacy.vault import new_key_text
+
+    click.echo(new_key_text())
+
+
+@keys.command("rotate")
+def keys_rotate() -> None:
+    """Re-encrypt callers' data under HOTLINE_DATA_KEY (old keys in HOTLINE_DATA_KEYS_OLD).
+
+    Works in batches, each committed: safe to interrupt and run again."""
+    from hotline.db import Database
+    from hotline.privacy import maintenance
+
+    settings = Settings()
+    vault = _vault(settings)
+    db = Database(settings.database_url)
+
+    async def count() -> int:
+        return await maintenance.count_to_rotate(db, vault)
+
+    async def job(progress: Callable[[int], None]) -> int:
+        try:
+            return await maintenance.rotate_keys(db, vault, progress)
+        finally:
+            await db.dispose()
+
+    total = asyncio.run(count())
+    done = _with_progress(total, "re-encrypting", job)
+    click.echo(f"re-encrypted {done} rows under key {vault.current_id}")
+
+
+@main.group()
+def pii() -> None:
+    """Retention of callers' personal data."""
+
+
+@pii.command("purge")
+@click.option("--closed-before", required=True, help="A date (YYYY-MM-DD, in HOTLINE_TIMEZONE).")
+@click.option("--dry-run", is_flag=True, help="Only count what would be anonymised.")
+def pii_purge(closed_before: str, dry_run: bool) -> None:
+    """Anonymise the callers of tickets closed before a date (statistics unchanged).
+
+    Works in batches, each committed: safe to interrupt and run again."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from hotline.db import Database
+    from hotline.privacy import maintenance
+
+    settings = Settings()
+    try:
+        day = date.fromisoformat(closed_before)
+    except ValueError:
+        raise click.UsageError("--closed-before takes a date such as 2025-01-01") from None
+    cutoff = datetime.combine(day, datetime.min.time(), ZoneInfo(settings.timezone))
+    scope = maintenance.PurgeScope(closed_before=cutoff)
+    db = Database(settings.database_url)
+
+    async def count() -> int:
+        return await maintenance.count_to_purge(db, scope)
+
+    total = asyncio.run(count())
+    if dry_run:
+        asyncio.run(db.dispose())
+        click.echo(f"{total} tickets closed before {day} would have their caller anonymised")
+        return
+
+    async def job(progress: Callable[[int], None]) -> int:
+        try:
+            return await maintenance.purge_callers(db, scope, SystemClock().now(), progress)
+        finally:
+            await db.dispose()
+
+    done = _with_progress(total, "anonymising", job)
+    click.echo(f"anonymised the callers of {done} tickets closed before {day}")
 
 
 @main.group()

@@ -29,6 +29,12 @@ class RateLimiter:
         self.storage = storage_from_string(uri, **options)
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
 
+    async def aclose(self) -> None:
+        """Close a Redis connection pool, if the storage has one."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()
+
     async def check(self, principal: str) -> None:
         """Count one request; 429 with Retry-After once the principal is over its limit."""
         if await self.strategy.hit(self.item, "principal", principal):

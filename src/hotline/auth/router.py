@@ -172,6 +172,7 @@ async def delete_principal(
         audit.record(
             session, actor, "principal.deleted", "principal", principal_id, now=now, request=request
         )
+    runtime.tokens.clear()  # this process forgets at once; others within the cache's seconds
     return Response(status_code=204)
 
 
@@ -216,4 +217,5 @@ async def delete_token(
             request=request,
             details={"token_id": token_id},
         )
+    runtime.tokens.clear()
     return Response(status_code=204)

@@ -55,7 +55,7 @@ async def create_ticket(
 
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         ticket = await service.create(session, runtime, actor, body)
-        out = await service.render_one(session, actor, ticket)
+        out = await service.render_one(session, actor, ticket, runtime.vault)
         return 201, out, {**etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
 
     response = await write(request, runtime, actor, handler)
@@ -104,16 +104,18 @@ async def list_tickets(
         caller_phone_bidx=None if phone is None else runtime.vault.blind_indexes(phone),
     )
     rows, next_cursor = await service.list_tickets(session, actor, filters, limit, cursor)
-    items = await service.render(session, actor, rows)
+    items = await service.render(session, actor, rows, runtime.vault)
     return JSONOut(
         {"items": items, "next_cursor": next_cursor}, headers={"Cache-Control": "no-store"}
     )
 
 
 @router.get("/{ticket_id}", response_model=s.TicketOut, responses=PROBLEMS)
-async def get_ticket(ticket_id: str, session: ReadSession, actor: ActorDep) -> Response:
+async def get_ticket(
+    ticket_id: str, session: ReadSession, runtime: RuntimeDep, actor: ActorDep
+) -> Response:
     ticket = await scope.get_visible(session, actor, ticket_id)
-    out = await service.render_one(session, actor, ticket)
+    out = await service.render_one(session, actor, ticket, runtime.vault)
     return JSONOut(out, headers={**etag(ticket.version), "Cache-Control": "no-store"})
 
 
@@ -153,7 +155,7 @@ def _action_route(action: str) -> None:
         async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
             raw = await request.body()
             ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-            out = await service.render_one(session, actor, ticket)
+            out = await service.render_one(session, actor, ticket, runtime.vault)
             return 200, out, etag(ticket.version)
 
         return await write(request, runtime, actor, handler)

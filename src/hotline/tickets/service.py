@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
 from hotline.sla.service import Timers, timers_of
 from hotline.tickets import schemas as s
@@ -33,7 +34,10 @@ CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 
 
 async def render(
-    session: AsyncSession, actor: Actor | None, tickets: Sequence[Ticket]
+    session: AsyncSession,
+    actor: Actor | None,
+    tickets: Sequence[Ticket],
+    vault: Vault | None = None,
 ) -> list[dict[str, Any]]:
     """Tickets as the actor sees them, with their timers and links, in three queries."""
     ids = [t.id for t in tickets]
@@ -60,13 +64,16 @@ async def render(
             merged_ids=merged[t.id],
             actor=actor,
             allowed=None if actor is None else tx.TICKETS.allowed_actions(t, actor),
+            vault=vault,
         )
         for t in tickets
     ]
 
 
-async def render_one(session: AsyncSession, actor: Actor | None, ticket: Ticket) -> dict[str, Any]:
-    return (await render(session, actor, [ticket]))[0]
+async def render_one(
+    session: AsyncSession, actor: Actor | None, ticket: Ticket, vault: Vault | None = None
+) -> dict[str, Any]:
+    return (await render(session, actor, [ticket], vault))[0]
 
 
 # -- intake ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.privacy.vault import Vault
 from hotline.sla.models import Timer
 from hotline.tickets.models import Ticket
 
@@ -15,10 +16,17 @@ from hotline.tickets.models import Ticket
 HANDLER_ROLES = frozenset({Role.department, Role.member})
 
 
-def caller_json(ticket: Ticket, *, hide_confidential: bool) -> dict[str, Any]:
+def caller_json(
+    ticket: Ticket, *, hide_confidential: bool, vault: Vault | None = None
+) -> dict[str, Any]:
+    """The caller with the phone masked; a confidential caller's name is kept only
+    encrypted, so it is decrypted here for those who may see it."""
     hidden = ticket.caller_confidential and hide_confidential
+    name = ticket.caller_name
+    if not hidden and ticket.caller_name_enc is not None and vault is not None:
+        name = vault.decrypt(ticket.caller_name_enc)
     return {
-        "name": None if hidden else ticket.caller_name,
+        "name": None if hidden else name,
         "phone": None if hidden else ticket.caller_phone_mask,
         "special_groups": list(ticket.caller_special_groups or []),
         "confidential": ticket.caller_confidential,
@@ -44,6 +52,7 @@ def ticket_json(
     merged_ids: Sequence[uuid.UUID] = (),
     actor: Actor | None,
     allowed: list[str] | None = None,
+    vault: Vault | None = None,
 ) -> dict[str, Any]:
     """``actor`` None is the view sent to integrations: as a department sees it,
     without ``allowed_actions``."""
@@ -60,7 +69,7 @@ def ticket_json(
         "location": ticket.location,
         "skills": list(ticket.skills or []),
         "external_ref": ticket.external_ref,
-        "caller": caller_json(ticket, hide_confidential=hide),
+        "caller": caller_json(ticket, hide_confidential=hide, vault=vault),
         "status": ticket.status,
         "department_code": ticket.department_code,
         "member_id": ticket.member_id,

@@ -1,0 +1,134 @@
+"""Long jobs over callers' data, in batches, each batch its own transaction, so they can
+be interrupted at any point and simply run again: key rotation and retention purges."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from hotline.db import Database
+from hotline.members.models import Member
+from hotline.privacy.vault import Vault
+from hotline.tickets.models import Ticket
+
+BATCH = 500
+Progress = Callable[[int], None]
+
+
+def _not_current(column: Any, vault: Vault) -> sa.ColumnElement[bool]:
+    return sa.and_(column.is_not(None), sa.not_(column.startswith(f"v1:{vault.current_id}:")))
+
+
+async def count_to_rotate(db: Database, vault: Vault) -> int:
+    async with db.transaction(write=False) as session:
+        tickets = await session.scalar(
+            sa.select(sa.func.count()).where(
+                sa.or_(
+                    _not_current(Ticket.caller_phone_enc, vault),
+                    _not_current(Ticket.caller_name_enc, vault),
+                )
+            )
+        )
+        members = await session.scalar(
+            sa.select(sa.func.count()).where(_not_current(Member.phone_enc, vault))
+        )
+    return int(tickets or 0) + int(members or 0)
+
+
+async def rotate_keys(db: Database, vault: Vault, progress: Progress | None = None) -> int:
+    """Re-encrypt everything not under the current key (and renew blind indexes)."""
+    done = 0
+    while True:
+        async with db.transaction() as session:
+            rows = (
+                await session.scalars(
+                    sa.select(Ticket)
+                    .where(
+                        sa.or_(
+                            _not_current(Ticket.caller_phone_enc, vault),
+                            _not_current(Ticket.caller_name_enc, vault),
+                        )
+                    )
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for t in rows:
+                if t.caller_phone_enc is not None:
+                    phone = vault.decrypt(t.caller_phone_enc)
+                    t.caller_phone_enc = vault.encrypt(phone)
+                    t.caller_phone_bidx = vault.blind_index(phone)
+                if t.caller_name_enc is not None:
+                    t.caller_name_enc = vault.encrypt(vault.decrypt(t.caller_name_enc))
+            members = (
+                await session.scalars(
+                    sa.select(Member).where(_not_current(Member.phone_enc, vault)).limit(BATCH)
+                )
+            ).all()
+            for m in members:
+                assert m.phone_enc is not None
+                m.phone_enc = vault.encrypt(vault.decrypt(m.phone_enc))
+        batch = len(rows) + len(members)
+        if batch == 0:
+            return done
+        done += batch
+        if progress is not None:
+            progress(batch)
+
+
+@dataclass(frozen=True)
+class PurgeScope:
+    closed_before: datetime
+
+    def where(self) -> sa.ColumnElement[bool]:
+        # Terminal tickets whose caller data is still there.
+        return sa.and_(
+            Ticket.closed_at.is_not(None),
+            Ticket.closed_at < self.closed_before,
+            Ticket.caller_purged_at.is_(None),
+            sa.or_(
+                Ticket.caller_phone_enc.is_not(None),
+                Ticket.caller_name.is_not(None),
+                Ticket.caller_name_enc.is_not(None),
+            ),
+        )
+
+
+async def count_to_purge(db: Database, scope: PurgeScope) -> int:
+    async with db.transaction(write=False) as session:
+        return int(await session.scalar(sa.select(sa.func.count()).where(scope.where())) or 0)
+
+
+async def purge_callers(
+    db: Database, scope: PurgeScope, now: datetime, progress: Progress | None = None
+) -> int:
+    """Anonymise callers of tickets closed before the date: the tickets, their timelines
+    and every statistic stay; who called does not."""
+    done = 0
+    while True:
+        async with db.transaction() as session:
+            ids = (
+                await session.scalars(sa.select(Ticket.id).where(scope.where()).limit(BATCH))
+            ).all()
+            if ids:
+                await session.execute(
+                    sa.update(Ticket)
+                    .where(Ticket.id.in_(ids))
+                    .values(
+                        caller_name=None,
+                        caller_name_enc=None,
+                        caller_phone_enc=None,
+                        caller_phone_bidx=None,
+                        caller_phone_mask=None,
+                        caller_purged_at=now,
+                    )
+                )
+        if not ids:
+            return done
+        done += len(ids)
+        if progress is not None:
+            progress(len(ids))
