@@ -120,6 +120,7 @@ async def _wipe(env: Env) -> None:
         else:
             await session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
         await auth.ensure_bootstrap_admin(session, ADMIN_TOKEN, env.clock.now())
+    env.runtime.tokens.clear()  # cached principals were just deleted
 
 
 @pytest.fixture

@@ -58,10 +58,13 @@ async def _verified(runtime: Runtime, token: str) -> Actor:
     """The token's actor, from a cache kept at most HOTLINE_TOKEN_CACHE_SECONDS (so a
     revocation holds on every process within that time) and never past the token's expiry."""
     key = auth.hash_token(token)
-    cached = runtime.tokens.get(key)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
     now = runtime.clock.now()
+    cached = runtime.tokens.get(key)
+    if cached is not None:
+        actor, lapses, expires_at = cached
+        if lapses > time.monotonic() and (expires_at is None or expires_at > now):
+            return actor
+        del runtime.tokens[key]
     async with runtime.db.session(write=False) as session, session.begin():
         actor, expires_at = await auth.authenticate_until(session, token, now)
     ttl = runtime.settings.token_cache_seconds
@@ -70,7 +73,7 @@ async def _verified(runtime: Runtime, token: str) -> Actor:
     if ttl > 0:
         if len(runtime.tokens) > 10_000:
             runtime.tokens.clear()
-        runtime.tokens[key] = (actor, time.monotonic() + ttl)
+        runtime.tokens[key] = (actor, time.monotonic() + ttl, expires_at)
     return actor
 
 

@@ -14,14 +14,22 @@ from hotline import errors
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 
 
-def _bad_text(value: Any) -> bool:
+def _bad_text(value: Any, loc: tuple[str | int, ...] = ("body",)) -> tuple[str | int, ...] | None:
+    """Where a NUL or an unpaired surrogate sits in a parsed JSON body, if anywhere."""
     if isinstance(value, str):
-        return "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+        bad = "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value)
+        return loc if bad else None
     if isinstance(value, dict):
-        return any(_bad_text(k) or _bad_text(v) for k, v in value.items())
+        for k, v in value.items():
+            found = _bad_text(k, loc) or _bad_text(v, (*loc, k))
+            if found:
+                return found
     if isinstance(value, list):
-        return any(_bad_text(v) for v in value)
-    return False
+        for i, v in enumerate(value):
+            found = _bad_text(v, (*loc, i))
+            if found:
+                return found
+    return None
 
 
 def _is_json(content_type: str) -> bool:
@@ -87,9 +95,10 @@ class GuardMiddleware:
                 parsed = json.loads(body)
             except (ValueError, UnicodeDecodeError):
                 parsed = None  # malformed JSON: the route answers 422 for it
-            if _bad_text(parsed):
+            where = _bad_text(parsed)
+            if where:
                 raise errors.ValidationFailed.field(
-                    ["body"], "text must not contain NUL characters or unpaired surrogates"
+                    list(where), "text must not contain NUL characters or unpaired surrogates"
                 )
         sent = False
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from hotline.auth.service import Actor
 from hotline.clock import Clock
@@ -21,8 +22,9 @@ class Runtime:
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     keys: Vault | None = None
     limiter: RateLimiter | None = None
-    # Verified tokens, briefly: token hash -> (actor, monotonic time it stops being trusted).
-    tokens: dict[str, tuple[Actor, float]] = field(default_factory=dict)
+    # Verified tokens, briefly: token hash -> (actor, monotonic time the entry lapses,
+    # the token's own expiry, checked against the service's clock).
+    tokens: dict[str, tuple[Actor, float, datetime | None]] = field(default_factory=dict)
 
     @property
     def vault(self) -> Vault:

@@ -1,0 +1,302 @@
+"""Bad input of every kind answers problem+json, leaks no internals and changes nothing."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from conftest import Api, Env
+
+PROBLEM_JSON = "application/problem+json"
+COUNTED = ("tickets", "ticket_events", "timers", "webhook_deliveries", "idempotency_keys")
+# What a leaked stack trace or driver message would contain.
+LEAKS = ("Traceback", "traceback", "sqlalchemy", "asyncpg", "aiosqlite", 'File "')
+
+VALID: dict[str, Any] = {
+    "kind": "petition",
+    "channel": "hotline",
+    "category": "help",
+    "topic": "water_supply",
+    "content": "水管破裂,请尽快处理",
+    "caller": {"name": "张三", "phone": "13800001234"},
+    "location": {"grid": "G-07", "address": "幸福路 1 号", "lat": 32.7, "lng": 113.3},
+}
+
+
+def valid(**changes: Any) -> dict[str, Any]:
+    """The valid intake body with top-level fields replaced (None removes a field)."""
+    body = {**VALID, **changes}
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def with_caller(**changes: Any) -> dict[str, Any]:
+    return valid(caller={**VALID["caller"], **changes})
+
+
+def with_location(**changes: Any) -> dict[str, Any]:
+    return valid(location={**VALID["location"], **changes})
+
+
+async def counts(env: Env) -> dict[str, int]:
+    """Rows of every table a write could touch."""
+    async with env.runtime.db.transaction() as session:
+        return {
+            table: int((await session.execute(sa.text(f"SELECT count(*) FROM {table}"))).scalar())
+            for table in COUNTED
+        }
+
+
+def assert_problem(r: httpx.Response, status: int, slug: str | None = None) -> dict[str, Any]:
+    """An RFC 9457 body with the required members, and nothing from the inside."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].split(";")[0] == PROBLEM_JSON, r.headers
+    for leak in LEAKS:
+        assert leak not in r.text, r.text
+    body: dict[str, Any] = r.json()
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["status"] == status
+    assert body["type"].startswith("urn:hotline:problem:")
+    if slug is not None:
+        assert body["type"] == f"urn:hotline:problem:{slug}"
+    if status == 422:
+        assert isinstance(body["errors"], list) and body["errors"]
+        for error in body["errors"]:
+            assert isinstance(error["loc"], list) and isinstance(error["msg"], str)
+    return body
+
+
+def locs(body: dict[str, Any]) -> list[list[Any]]:
+    return [e["loc"] for e in body["errors"]]
+
+
+def names(body: dict[str, Any], *path: str) -> bool:
+    """Whether some error's loc points at this field (``body`` first, then the path)."""
+    return any(loc[: len(path) + 1] == ["body", *path] for loc in locs(body))
+
+
+@pytest.fixture
+async def operator(api: Api) -> Api:
+    return api.as_(await api.principal("operator"))
+
+
+# -- intake: 422 cases -----------------------------------------------------------------
+
+JSON_CASES: list[Any] = [
+    pytest.param(valid(content=None), ("content",), id="missing-content"),
+    pytest.param(valid(kind=None), ("kind",), id="missing-kind"),
+    pytest.param(valid(channel=None), ("channel",), id="missing-channel"),
+    pytest.param(valid(category=None), ("category",), id="missing-category"),
+    pytest.param(valid(content=""), ("content",), id="empty-content"),
+    pytest.param(valid(content="长" * 5001), ("content",), id="content-5001"),
+    pytest.param(valid(kind="complaint_letter"), ("kind",), id="unknown-kind"),
+    pytest.param(valid(channel="fax"), ("channel",), id="unknown-channel"),
+    pytest.param(valid(category="rant"), ("category",), id="unknown-category"),
+    pytest.param(valid(urgency="apocalyptic"), ("urgency",), id="unknown-urgency"),
+    pytest.param(with_caller(phone="12345"), ("caller", "phone"), id="phone-short"),
+    pytest.param(with_caller(phone="1234567890123"), ("caller", "phone"), id="phone-long"),
+    pytest.param(with_caller(phone="12800000000"), ("caller", "phone"), id="phone-12x"),
+    pytest.param(with_caller(phone="abc"), ("caller", "phone"), id="phone-letters"),
+    pytest.param(with_location(lat=91), ("location", "lat"), id="lat-91"),
+    pytest.param(with_location(lng=181), ("location", "lng"), id="lng-181"),
+    # The guard rejects these before the model sees them; the contract asks only for a 422.
+    pytest.param(valid(content="水管\u0000破裂"), (), id="nul-in-content"),
+    pytest.param(with_caller(name="张\u0000三"), (), id="nul-in-caller-name"),
+]
+
+
+@pytest.mark.parametrize(("body", "field"), JSON_CASES)
+async def test_intake_rejects_bad_fields(
+    operator: Api, env: Env, body: dict[str, Any], field: tuple[str, ...]
+) -> None:
+    before = await counts(env)
+    problem = assert_problem(await operator.post("/v1/tickets", body), 422, "validation")
+    assert names(problem, *field), locs(problem)
+    assert await counts(env) == before
+
+
+RAW_CASES: list[Any] = [
+    pytest.param(b'{"kind": "petition", "content": ', id="malformed-json"),
+    pytest.param(b"[]", id="json-array"),
+    pytest.param(b'[{"kind": "petition"}]', id="json-array-of-object"),
+    pytest.param(b"null", id="json-null"),
+    pytest.param(b'"petition"', id="json-string"),
+]
+
+
+@pytest.mark.parametrize("raw", RAW_CASES)
+async def test_intake_rejects_bodies_that_are_no_object(
+    operator: Api, env: Env, raw: bytes
+) -> None:
+    before = await counts(env)
+    r = await operator.post(
+        "/v1/tickets", content=raw, headers={"Content-Type": "application/json"}
+    )
+    problem = assert_problem(r, 422, "validation")
+    # The whole body is wrong, so the error points at the body itself.
+    assert all(loc[0] == "body" for loc in locs(problem)), locs(problem)
+    assert await counts(env) == before
+
+
+async def test_unpaired_surrogate_is_422(operator: Api, env: Env) -> None:
+    # The JSON escape is valid syntax, but decodes to text no database can store.
+    raw = (
+        b'{"kind": "petition", "channel": "hotline", "category": "help", '
+        b'"content": "\\ud800 broken"}'
+    )
+    before = await counts(env)
+    r = await operator.post(
+        "/v1/tickets", content=raw, headers={"Content-Type": "application/json"}
+    )
+    problem = assert_problem(r, 422, "validation")
+    assert names(problem), locs(problem)
+    assert await counts(env) == before
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (valid(content="a\u0000b"), ("content",)),
+        (valid(content="a\ud800b"), ("content",)),
+        (with_caller(name="\u0000"), ("caller", "name")),
+    ],
+    ids=["nul-content", "surrogate-content", "nul-caller-name"],
+)
+async def test_bad_text_error_names_the_field(
+    operator: Api, body: dict[str, Any], field: tuple[str, ...]
+) -> None:
+    # json.dumps escapes NUL and a lone surrogate as \\uXXXX, which is valid JSON syntax.
+    raw = json.dumps(body).encode()
+    r = await operator.post(
+        "/v1/tickets", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert names(assert_problem(r, 422, "validation"), *field)
+
+
+async def test_content_of_5000_chars_is_accepted(operator: Api) -> None:
+    r = await operator.post("/v1/tickets", valid(content="长" * 5000))
+    assert r.status_code == 201, r.text
+    assert len(r.json()["content"]) == 5000
+
+
+@pytest.mark.parametrize(
+    ("phone", "normal"),
+    [
+        ("13800000000", "13800000000"),
+        ("+8613800000000", "13800000000"),
+        ("0086 13800000000", "13800000000"),
+        ("010-12345678", "01012345678"),
+        ("0755-1234567", "07551234567"),
+        ("02112345678", "02112345678"),
+    ],
+)
+async def test_good_phones_are_stored_normalised(operator: Api, phone: str, normal: str) -> None:
+    r = await operator.post("/v1/tickets", with_caller(phone=phone))
+    assert r.status_code == 201, r.text
+    ticket = r.json()
+    assert ticket["caller"]["phone"] == f"{normal[:3]}****{normal[-4:]}"
+    # The search uses the stored normal form: the digits find what any spelling stored.
+    found = await operator.get("/v1/tickets", params={"caller_phone": normal})
+    assert found.status_code == 200, found.text
+    assert [t["id"] for t in found.json()["items"]] == [ticket["id"]]
+
+
+# -- intake: transport-level errors ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/xml"]
+)
+async def test_non_json_content_type_is_415(operator: Api, env: Env, content_type: str) -> None:
+    before = await counts(env)
+    r = await operator.post(
+        "/v1/tickets", content=b"kind=petition&content=x", headers={"Content-Type": content_type}
+    )
+    assert_problem(r, 415, "unsupported-media-type")
+    assert await counts(env) == before
+
+
+async def test_body_over_one_mib_is_413(operator: Api, env: Env) -> None:
+    raw = b'{"kind": "petition", "content": "' + b"x" * (1024 * 1024) + b'"}'
+    before = await counts(env)
+    r = await operator.post(
+        "/v1/tickets", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert_problem(r, 413)
+    assert await counts(env) == before
+
+
+# -- other routes ------------------------------------------------------------------------
+
+
+async def test_unknown_tickets_and_routes_are_404_problems(api: Api) -> None:
+    ticket = await api.ticket()
+    for path in (
+        "/v1/tickets/not-a-uuid",
+        "/v1/tickets/00000000-0000-4000-8000-000000000000",
+        "/v1/nowhere",
+    ):
+        assert_problem(await api.get(path), 404, "not-found")
+    r = await api.post(f"/v1/tickets/{ticket['id']}/actions/fly", {})
+    assert_problem(r, 404)
+
+
+async def test_wrong_method_is_405_problem(api: Api, env: Env) -> None:
+    before = await counts(env)
+    assert_problem(await api.delete("/v1/tickets"), 405)
+    assert await counts(env) == before
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "Bearer htl_no_such_token", "Basic dXNlcjpwYXNz", "Bearer", "htl_test_admin_token"],
+    ids=["none", "unknown-token", "basic-scheme", "empty-bearer", "no-scheme"],
+)
+async def test_missing_or_bad_credentials_are_401(
+    client: httpx.AsyncClient, env: Env, authorization: str | None
+) -> None:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    assert_problem(await client.get("/v1/tickets", headers=headers), 401, "unauthorized")
+    before = await counts(env)
+    r = await client.post("/v1/tickets", json=VALID, headers=headers)
+    assert_problem(r, 401, "unauthorized")
+    assert await counts(env) == before
+
+
+async def test_nul_in_query_is_422_not_500(operator: Api) -> None:
+    r = await operator.get("/v1/tickets?q=%00")
+    assert_problem(r, 422, "validation")
+
+
+async def test_naive_time_in_query_is_422(operator: Api) -> None:
+    r = await operator.get("/v1/tickets", params={"created_from": "2026-11-23T09:30:00"})
+    problem = assert_problem(r, 422, "validation")
+    assert ["query", "created_from"] in locs(problem), locs(problem)
+
+
+async def test_bad_action_bodies_are_422_and_change_nothing(api: Api, env: Env) -> None:
+    await api.department("water")
+    await api.rule(topic="water_supply", department_code="water")
+    ticket = await api.ticket()
+    ticket = await api.act(ticket, "accept")
+    url = f"/v1/tickets/{ticket['id']}/actions"
+    before = await counts(env)
+
+    r = await api.post(f"{url}/comment", [{"note": "x"}])
+    assert_problem(r, 422, "validation")
+    r = await api.post(f"{url}/comment", content=b"{", headers={"Content-Type": "application/json"})
+    assert_problem(r, 422, "validation")
+    # RFC 3339 requires an offset: a naive instant is ambiguous across timezones.
+    r = await api.post(
+        f"{url}/request_extension", {"until": "2026-12-20T18:00:00", "reason": "施工"}
+    )
+    problem = assert_problem(r, 422, "validation")
+    assert names(problem, "until"), locs(problem)
+
+    assert await counts(env) == before
+    after = (await api.get(f"/v1/tickets/{ticket['id']}")).json()
+    assert after["version"] == ticket["version"] and after["pending_extension"] is None
