@@ -20,6 +20,7 @@ from hotline.app import create_app
 from hotline.auth import service as auth
 from hotline.clock import FrozenClock
 from hotline.config import Settings
+from hotline.disputes import service as disputes
 from hotline.migrate import upgrade
 from hotline.models import metadata
 from hotline.runtime import Runtime
@@ -120,6 +121,7 @@ async def _wipe(env: Env) -> None:
         else:
             await session.execute(sa.text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
         await auth.ensure_bootstrap_admin(session, ADMIN_TOKEN, env.clock.now())
+        await disputes.ensure_default_kinds(session, env.clock.now())
     env.runtime.tokens.clear()  # cached principals were just deleted
 
 

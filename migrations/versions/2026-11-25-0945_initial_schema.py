@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 10:13:58.375540+00:00
+Created: 2026-11-25 10:20:49.508286+00:00
 """
 
 from collections.abc import Sequence
@@ -60,6 +60,37 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_departments")),
     )
+    op.create_table(
+        "dispute_kinds",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("review_period", sa.String(length=40), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_dispute_kinds")),
+    )
+    op.create_table(
+        "grids",
+        sa.Column("code", sa.String(length=64), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("level", sa.String(length=20), nullable=False),
+        sa.Column("parent_code", sa.String(length=64), nullable=True),
+        sa.Column("leader_member_id", sa.String(length=64), nullable=True),
+        sa.Column("path", sa.String(length=1000), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["parent_code"], ["grids.code"], name=op.f("fk_grids_parent_code_grids")
+        ),
+        sa.PrimaryKeyConstraint("code", name=op.f("pk_grids")),
+    )
+    with op.batch_alter_table("grids", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_grids_leader_member_id"), ["leader_member_id"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_grids_parent_code"), ["parent_code"], unique=False)
+        batch_op.create_index(batch_op.f("ix_grids_path"), ["path"], unique=False)
+
     op.create_table(
         "idempotency_keys",
         sa.Column("principal_id", sa.Uuid(), nullable=False),
@@ -236,6 +267,44 @@ def upgrade() -> None:
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_subscriptions")),
     )
+    op.create_table(
+        "disputes",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=64), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("level", sa.String(length=20), nullable=False),
+        sa.Column("grid", sa.String(length=64), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
+        sa.Column("parties", JSON, nullable=False),
+        sa.Column("source_ticket_id", sa.Uuid(), nullable=True),
+        sa.Column("referred_to", sa.String(length=20), nullable=True),
+        sa.Column("department_code", sa.String(length=64), nullable=True),
+        sa.Column("review_due_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("opened_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("created_by", sa.Uuid(), nullable=True),
+        sa.Column("last_entry", sa.Integer(), nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["kind"], ["dispute_kinds.code"], name=op.f("fk_disputes_kind_dispute_kinds")
+        ),
+        sa.ForeignKeyConstraint(
+            ["source_ticket_id"], ["tickets.id"], name=op.f("fk_disputes_source_ticket_id_tickets")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_disputes")),
+    )
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_disputes_department_code"), ["department_code"], unique=False
+        )
+        batch_op.create_index(batch_op.f("ix_disputes_grid"), ["grid"], unique=False)
+        batch_op.create_index("ix_disputes_opened", ["opened_at", "id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_disputes_source_ticket_id"), ["source_ticket_id"], unique=False
+        )
+        batch_op.create_index("ix_disputes_status_kind", ["status", "kind"], unique=False)
+
     op.create_table(
         "points_ledger",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -426,6 +495,28 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "dispute_entries",
+        sa.Column("dispute_id", sa.Uuid(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("step", sa.String(length=30), nullable=False),
+        sa.Column("type", sa.String(length=40), nullable=False),
+        sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("actor_name", sa.String(length=200), nullable=True),
+        sa.Column("from_status", sa.String(length=20), nullable=True),
+        sa.Column("to_status", sa.String(length=20), nullable=True),
+        sa.Column("next_review_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("data", JSON, nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["dispute_id"],
+            ["disputes.id"],
+            name=op.f("fk_dispute_entries_dispute_id_disputes"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("dispute_id", "seq", name=op.f("pk_dispute_entries")),
+    )
+    op.create_table(
         "supervision_entries",
         sa.Column("supervision_id", sa.Uuid(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -445,6 +536,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("supervision_entries")
+    op.drop_table("dispute_entries")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_webhook_deliveries_subscription_id"))
         batch_op.drop_index("ix_webhook_deliveries_status")
@@ -492,6 +584,14 @@ def downgrade() -> None:
         batch_op.drop_index("ix_points_ledger_member_at")
 
     op.drop_table("points_ledger")
+    with op.batch_alter_table("disputes", schema=None) as batch_op:
+        batch_op.drop_index("ix_disputes_status_kind")
+        batch_op.drop_index(batch_op.f("ix_disputes_source_ticket_id"))
+        batch_op.drop_index("ix_disputes_opened")
+        batch_op.drop_index(batch_op.f("ix_disputes_grid"))
+        batch_op.drop_index(batch_op.f("ix_disputes_department_code"))
+
+    op.drop_table("disputes")
     op.drop_table("webhook_subscriptions")
     with op.batch_alter_table("timers", schema=None) as batch_op:
         batch_op.drop_index(
@@ -535,6 +635,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_idempotency_keys_created_at"))
 
     op.drop_table("idempotency_keys")
+    with op.batch_alter_table("grids", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_grids_path"))
+        batch_op.drop_index(batch_op.f("ix_grids_parent_code"))
+        batch_op.drop_index(batch_op.f("ix_grids_leader_member_id"))
+
+    op.drop_table("grids")
+    op.drop_table("dispute_kinds")
     op.drop_table("departments")
     op.drop_table("calendar_years")
     with op.batch_alter_table("audit_log", schema=None) as batch_op:

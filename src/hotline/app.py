@@ -20,6 +20,10 @@ from hotline.clock import Clock, SystemClock
 from hotline.config import Settings
 from hotline.console.router import router as console_router
 from hotline.db import Database
+from hotline.disputes import service as disputes
+from hotline.disputes.router import action_bodies as dispute_bodies
+from hotline.disputes.router import router as disputes_router
+from hotline.grids.router import router as grids_router
 from hotline.guard import GuardMiddleware
 from hotline.limiter import RateLimiter
 from hotline.members.router import router as members_router
@@ -59,6 +63,7 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
     )
     async with db.transaction() as session:
         await sla.load_calendar(session, runtime.calendar)
+        await disputes.ensure_default_kinds(session, clock.now())
         if settings.bootstrap_token:
             if await auth.ensure_bootstrap_admin(session, settings.bootstrap_token, clock.now()):
                 log.info("bootstrap_admin_created")
@@ -114,6 +119,8 @@ def create_app(
         routing_router,
         calendar_router,
         members_router,
+        grids_router,
+        disputes_router,
         privacy_router,
         tickets_router,
         supervision_router,
@@ -138,7 +145,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the action bodies the action routes reference."""
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    models: list[type[BaseModel]] = [*action_bodies(), errors.Problem]
+    models: list[type[BaseModel]] = [*action_bodies(), *dispute_bodies(), errors.Problem]
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

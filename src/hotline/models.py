@@ -2,6 +2,8 @@
 
 from hotline.auth.models import Principal, Token
 from hotline.db import Base
+from hotline.disputes.models import Dispute, DisputeEntry, DisputeKind
+from hotline.grids.models import Grid
 from hotline.idempotency import IdempotencyKey
 from hotline.members.models import Member, PointsEntry, TicketHolder
 from hotline.privacy.audit import AuditEntry
@@ -17,6 +19,10 @@ __all__ = [
     "AuditEntry",
     "CalendarYear",
     "Department",
+    "Dispute",
+    "DisputeEntry",
+    "DisputeKind",
+    "Grid",
     "IdempotencyKey",
     "Member",
     "PointsEntry",

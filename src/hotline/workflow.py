@@ -13,7 +13,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from pydantic import BaseModel
+import orjson
+from pydantic import BaseModel, ValidationError
 
 from hotline import errors
 from hotline.auth.models import Role
@@ -144,3 +145,28 @@ class Machine(Generic[C]):
             for action in self.actions:
                 if (status, action) not in self._by_state:
                     yield status, action
+
+
+def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+    try:
+        data = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError:
+        raise errors.ValidationFailed.field(["body"], "is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise errors.ValidationFailed.field(["body"], "must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise errors.from_pydantic(exc) from None
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.PreconditionFailed(
+            f"If-Match {value!r} is no version of this ticket."
+        ) from None

@@ -33,7 +33,7 @@ async def test_routed_at_intake_then_accepted_resolved_reviewed_closed(api: Api)
     assert ticket["caller"]["phone"] == "138****1234"
     assert ticket["number"].startswith("20261123") and len(ticket["number"]) >= 12
     assert [t["kind"] for t in ticket["timers"]] == ["callback", "resolution"]
-    assert ticket["allowed_actions"] == ["callback", "merge", "comment"]
+    assert ticket["allowed_actions"] == ["callback", "merge", "open_dispute", "comment"]
 
     seen = await water.get(f"/v1/tickets/{ticket['id']}")
     assert seen.status_code == 200

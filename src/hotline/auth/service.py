@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors
 from hotline.auth.models import Principal, Role, Token
+from hotline.grids.models import Grid
 from hotline.members.models import Member
 
 TOKEN_PREFIX = "htl_"
@@ -28,6 +29,8 @@ class Actor:
     department_code: str | None = None
     member_id: str | None = None
     skills: tuple[str, ...] = ()  # a member's skills: which posted orders it sees
+    # A grid leader's grids, those it leads and every one below them.
+    grid_codes: frozenset[str] = frozenset()
 
     @property
     def label(self) -> str:
@@ -48,7 +51,9 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-def actor_of(principal: Principal, skills: tuple[str, ...] = ()) -> Actor:
+def actor_of(
+    principal: Principal, skills: tuple[str, ...] = (), grid_codes: frozenset[str] = frozenset()
+) -> Actor:
     return Actor(
         id=principal.id,
         name=principal.name,
@@ -56,6 +61,7 @@ def actor_of(principal: Principal, skills: tuple[str, ...] = ()) -> Actor:
         department_code=principal.department_code,
         member_id=principal.member_id,
         skills=skills,
+        grid_codes=grid_codes,
     )
 
 
@@ -89,10 +95,19 @@ async def authenticate_until(
         raise errors.Unauthorized("The token is unknown, revoked or expired.")
     row, expires_at = found
     skills: tuple[str, ...] = ()
+    grid_codes: frozenset[str] = frozenset()
     if row.role == Role.member and row.member_id is not None:
         found = await session.scalar(sa.select(Member.skills).where(Member.id == row.member_id))
         skills = tuple(found or ())
-    return actor_of(row, skills), expires_at
+        led = (
+            await session.scalars(
+                sa.select(Grid.path).where(Grid.leader_member_id == row.member_id)
+            )
+        ).all()
+        if led:
+            below = sa.or_(*(Grid.path.startswith(p) for p in led))
+            grid_codes = frozenset((await session.scalars(sa.select(Grid.code).where(below))).all())
+    return actor_of(row, skills, grid_codes), expires_at
 
 
 async def create_principal(

@@ -21,6 +21,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import SYSTEM
+from hotline.disputes import service as disputes
+from hotline.disputes.models import Dispute
 from hotline.runtime import Runtime
 from hotline.sla.models import Timer
 from hotline.sla.service import BREACHED, RUNNING, Sla, timers_of
@@ -151,6 +153,84 @@ async def _breach(
     )
 
 
+async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+    """A dispute whose review date passed goes on the supervision board (review_overdue)."""
+    async with runtime.db.transaction() as session:
+        candidates = _unique(
+            (
+                await session.scalars(
+                    sa.select(Timer.subject_id)
+                    .where(
+                        Timer.state == RUNNING, Timer.due_at <= now, Timer.subject_type == "dispute"
+                    )
+                    .order_by(Timer.due_at)
+                    .limit(limit)
+                )
+            ).all()
+        )
+        if not candidates:
+            return 0, 0
+        locked = list(
+            (
+                await session.scalars(
+                    sa.select(Dispute)
+                    .where(Dispute.id.in_(candidates))
+                    .order_by(Dispute.id)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+        )
+        all_timers = await timers_of(session, "dispute", [d.id for d in locked])
+        subs = await outbox.active_subscriptions(session)
+        breached = 0
+        for dispute in locked:
+            due = [t for t in all_timers[dispute.id] if t.state == RUNNING and t.due_at <= now]
+            if not due:
+                continue
+            for timer in due:
+                timer.state, timer.breached_at = BREACHED, now
+            breached += len(due)
+            note = f"review due {_iso(due[0].due_at)} passed"
+            case, opened = await supervision.open_or_add(
+                session,
+                subject="dispute",
+                subject_id=dispute.id,
+                department_code=dispute.department_code,
+                reason="review_overdue",
+                note=note,
+                actor=SYSTEM,
+                now=now,
+                escalate=None,
+            )
+            entries = [
+                disputes.add_entry(
+                    session,
+                    dispute,
+                    SYSTEM,
+                    now,
+                    "dispute.review_overdue",
+                    from_status=dispute.status,
+                    note=note,
+                )
+            ]
+            if opened:
+                entries.append(
+                    disputes.add_entry(
+                        session,
+                        dispute,
+                        SYSTEM,
+                        now,
+                        "supervision.opened",
+                        from_status=dispute.status,
+                        data={"supervision_id": str(case.id)},
+                    )
+                )
+            await session.flush()
+            departments = frozenset({dispute.department_code})
+            await disputes.announce(session, dispute, entries, departments, case, subs)
+        return breached, len(locked)
+
+
 async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
     """Record one ``ticket.sla_warning`` per timer whose warning time came."""
     async with runtime.db.transaction() as session:
@@ -257,6 +337,7 @@ async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepReport:
     report = SweepReport()
     for step, field in (
         (breach_batch, "breached"),
+        (dispute_batch, "breached"),
         (warn_batch, "warned"),
         (escalate_batch, "escalated"),
     ):

@@ -14,6 +14,8 @@ from starlette.responses import Response
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
+from hotline.disputes import service as disputes
+from hotline.disputes.models import Dispute
 from hotline.jsonutil import JSONOut
 from hotline.supervision import service
 from hotline.supervision.models import Supervision
@@ -65,6 +67,7 @@ async def list_supervisions(
     level: int | None = Query(default=None, ge=1, le=service.TOP_LEVEL),
     department_code: str | None = Query(default=None, max_length=64),
     ticket_id: str | None = Query(default=None, max_length=64),
+    dispute_id: str | None = Query(default=None, max_length=64),
     subject: Literal["ticket", "dispute"] | None = None,
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
@@ -90,6 +93,8 @@ async def list_supervisions(
         )
     if ticket_id is not None:
         stmt = stmt.where(Supervision.ticket_id == parse_id(ticket_id))
+    if dispute_id is not None:
+        stmt = stmt.where(Supervision.dispute_id == parse_id(dispute_id))
     if cursor is not None:
         at_text, id_text = pagination.decode(cursor, 2)
         at, last = datetime.fromisoformat(str(at_text)), parse_id(str(id_text))
@@ -119,8 +124,12 @@ async def _visible_case(
     if case is None:
         raise errors.NotFound("No such supervision case.")
     if actor.role is Role.department:
-        ticket = None if case.ticket_id is None else await session.get(Ticket, case.ticket_id)
-        if ticket is None or ticket.department_code != actor.department_code:
+        subject: Ticket | Dispute | None = (
+            await session.get(Ticket, case.ticket_id)
+            if case.ticket_id is not None
+            else await session.get(Dispute, case.dispute_id)
+        )
+        if subject is None or subject.department_code != actor.department_code:
             raise errors.NotFound("No such supervision case.")
     return case
 
@@ -150,11 +159,27 @@ def _case_action(action: str) -> None:
                 service.close(session, case, body.note, actor, now)
             else:
                 service.add_entry(session, case, entry_type, body.note, actor, now)
+            data = {"supervision_id": str(case.id), "note": body.note}
             if case.ticket_id is not None:
                 ticket = await session.get(Ticket, case.ticket_id, with_for_update=True)
                 if ticket is not None:
-                    data = {"supervision_id": str(case.id), "note": body.note}
                     await record(session, ticket, actor, now, [(event, data)], case=case)
+            elif case.dispute_id is not None:
+                dispute = await session.get(Dispute, case.dispute_id, with_for_update=True)
+                if dispute is not None:
+                    entry = disputes.add_entry(
+                        session,
+                        dispute,
+                        actor,
+                        now,
+                        event,
+                        from_status=dispute.status,
+                        note=body.note,
+                        data=data,
+                    )
+                    await session.flush()
+                    departments = frozenset({dispute.department_code})
+                    await disputes.announce(session, dispute, [entry], departments, case)
             return 200, (await service.render(session, [case]))[0], {}
 
         return await write(request, runtime, actor, handler)

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
 from hotline.db import dialect_name
+from hotline.grids import service as grids
 from hotline.privacy.vault import SealedCaller
 from hotline.routing import service as routing
 from hotline.runtime import Runtime
@@ -42,8 +43,8 @@ class Intake:
     on_the_spot: bool = False
     parent_id: uuid.UUID | None = None
 
-    def facts(self) -> routing.Facts:
-        lineage = (self.grid,) if self.grid else ()
+    async def facts(self, session: AsyncSession) -> routing.Facts:
+        lineage = await grids.lineage(session, self.grid)
         return routing.Facts(self.kind, self.category, self.topic, self.urgency, lineage)
 
 
@@ -89,7 +90,7 @@ async def open_ticket(
     """Create, route and announce a ticket: ``ticket.created`` then, when a holder is
     known (the matching rule's department, or ``department_code``), ``ticket.dispatched``."""
     now = runtime.clock.now()
-    rule = None if intake.on_the_spot else await routing.match(session, intake.facts())
+    rule = None if intake.on_the_spot else await routing.match(session, await intake.facts(session))
     sla = routing.sla_of(rule)
     initial = (
         Status.received if intake.kind == Kind.petition or intake.on_the_spot else Status.posted

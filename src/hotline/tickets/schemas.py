@@ -227,6 +227,7 @@ class TicketOut(BaseModel):
     children: list[str]
     merged_into: str | None
     merged_ids: list[str]
+    dispute_ids: list[str]
     on_the_spot: bool
     version: int
     created_at: datetime

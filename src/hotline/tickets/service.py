@@ -8,14 +8,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
-from pydantic import BaseModel, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.disputes.models import Dispute
+from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
 from hotline.sla.service import Timers, timers_of
@@ -26,6 +26,7 @@ from hotline.tickets.intake import Intake, open_ticket
 from hotline.tickets.models import Ticket, TicketEvent
 from hotline.tickets.scope import find_visible, get_visible, parse_id, visible
 from hotline.tickets.views import ticket_json
+from hotline.workflow import parse_body, parse_if_match
 
 CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 
@@ -51,6 +52,7 @@ async def render(
         .where(sa.or_(Ticket.parent_id.in_(ids), Ticket.merged_into.in_(ids)))
         .order_by(Ticket.created_at, Ticket.id)
     )
+    disputes = await dispute_links(session, ids)
     for child_id, parent_id, merged_into in links:
         if parent_id in children:
             children[parent_id].append(child_id)
@@ -62,6 +64,7 @@ async def render(
             timers[t.id],
             children=children[t.id],
             merged_ids=merged[t.id],
+            dispute_ids=disputes[t.id],
             actor=actor,
             allowed=None if actor is None else tx.TICKETS.allowed_actions(t, actor),
             vault=vault,
@@ -76,18 +79,40 @@ async def render_one(
     return (await render(session, actor, [ticket], vault))[0]
 
 
+async def dispute_links(
+    session: AsyncSession, ticket_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    found: dict[uuid.UUID, list[uuid.UUID]] = {i: [] for i in ticket_ids}
+    rows = await session.execute(
+        sa.select(Dispute.id, Dispute.source_ticket_id)
+        .where(Dispute.source_ticket_id.in_(ticket_ids))
+        .order_by(Dispute.opened_at, Dispute.id)
+    )
+    for dispute_id, ticket_id in rows:
+        if ticket_id is not None:
+            found[ticket_id].append(dispute_id)
+    return found
+
+
 # -- intake ------------------------------------------------------------------------
 
 
 async def create(
     session: AsyncSession, runtime: Runtime, actor: Actor, body: s.TicketCreate
 ) -> Ticket:
-    if body.on_the_spot and actor.role is not Role.member:
+    grid = body.location.grid if body.location else None
+    if actor.role is Role.member:
+        # A grid leader (网格长) registers what it meets in its own grid, or below.
+        if body.channel is not s.Channel.grid or grid not in actor.grid_codes:
+            raise errors.Forbidden(
+                "A member registers tickets only as a grid leader, with channel grid, "
+                "for a location in or below its grid."
+            )
+    elif body.on_the_spot:
         raise errors.ValidationFailed.field(
             ["body", "on_the_spot"], "only a grid leader registers on-the-spot tickets"
         )
-    if actor.role is Role.member:
-        raise errors.Forbidden("Only a grid leader may register tickets, in its own grid.")
+    await grids.check_known(session, grid, ["body", "location", "grid"])
     caller = body.caller or s.CallerIn()
     intake = Intake(
         kind=body.kind.value,
@@ -109,31 +134,6 @@ async def create(
 
 
 # -- actions -----------------------------------------------------------------------
-
-
-def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
-    try:
-        data = orjson.loads(raw or b"{}")
-    except orjson.JSONDecodeError:
-        raise errors.ValidationFailed.field(["body"], "is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise errors.ValidationFailed.field(["body"], "must be a JSON object")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise errors.from_pydantic(exc) from None
-
-
-def parse_if_match(value: str | None) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    text = value.strip().removeprefix("W/").strip('"')
-    try:
-        return int(text)
-    except ValueError:
-        raise errors.PreconditionFailed(
-            f"If-Match {value!r} is no version of this ticket."
-        ) from None
 
 
 async def apply(

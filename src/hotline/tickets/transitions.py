@@ -13,6 +13,9 @@ from typing import Any, cast
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.disputes import service as disputes
+from hotline.disputes.schemas import OpenDisputeBody
+from hotline.grids import service as grids
 from hotline.members import service as members
 from hotline.routing import service as routing
 from hotline.sla.service import Sla
@@ -37,6 +40,10 @@ def holder(ticket: Ticket, actor: Actor) -> bool:
     return ticket.member_id is not None and ticket.member_id == actor.member_id
 
 
+def grid_leader(ticket: Ticket, actor: Actor) -> bool:
+    return ticket.grid_code is not None and ticket.grid_code in actor.grid_codes
+
+
 def on_the_spot_leader(ticket: Ticket, actor: Actor) -> bool:
     """A grid leader resolving on the spot (就地解决) what it registered."""
     return ticket.on_the_spot and ticket.created_by is not None and ticket.created_by == actor.id
@@ -47,6 +54,11 @@ HANDLER: dict[Role, Condition] = {Role.department: own_department, Role.member: 
 OPERATOR: dict[Role, Condition] = {Role.operator: anyone}
 DIRECT: dict[Role, Condition] = {Role.operator: anyone, Role.member: on_the_spot_leader}
 SUPERVISOR: dict[Role, Condition] = {Role.supervisor: anyone}
+DISPUTE_OPENERS: dict[Role, Condition] = {
+    Role.operator: anyone,
+    Role.supervisor: anyone,
+    Role.member: grid_leader,
+}
 DEPARTMENT: dict[Role, Condition] = {Role.department: own_department}
 # Any member who can see a posted order (its skills fit) may claim it.
 CLAIMER: dict[Role, Condition] = {Role.member: anyone}
@@ -74,13 +86,10 @@ def _no_pending_extension(ticket: Ticket, _actor: Actor) -> type[errors.HotlineE
 async def current_sla(change: Change) -> Sla:
     """The SLA of the rule that matches the ticket now (defaults if none)."""
     t = change.ticket
-    facts = routing.Facts(t.kind, t.category, t.topic, t.urgency, _lineage(t))
+    lineage = await grids.lineage(change.session, t.grid_code)
+    facts = routing.Facts(t.kind, t.category, t.topic, t.urgency, lineage)
     rule = await routing.match(change.session, facts)
     return routing.sla_of(rule)
-
-
-def _lineage(ticket: Ticket) -> tuple[str, ...]:
-    return (ticket.grid_code,) if ticket.grid_code else ()
 
 
 # -- effects ------------------------------------------------------------------------
@@ -357,6 +366,18 @@ async def supervise(change: Change) -> None:
         )
 
 
+async def open_dispute(change: Change) -> None:
+    """矛盾纠纷登记: a dispute found during a call, linked both ways."""
+    body = cast(OpenDisputeBody, change.body)
+    grid = body.grid or change.ticket.grid_code
+    if grid is None:
+        raise errors.ValidationFailed.field(["body", "grid"], "the ticket has no grid; name one")
+    dispute = await disputes.create(
+        change.session, change.runtime, change.actor, body, grid, source=change.ticket
+    )
+    change.data = {"dispute_id": str(dispute.id), "kind": body.kind}
+
+
 async def discard(change: Change) -> None:
     body = cast(s.ReasonBody, change.body)
     change.timers.cancel()
@@ -414,6 +435,7 @@ TICKETS: Machine[Change] = Machine(
         _t("discard",           {R.received},                         R.invalid,     OPERATOR, s.ReasonBody,            discard,           "ticket.discarded",            summary="作废"),
         _t("refer",             {R.accepted},                         None,          DEPARTMENT, s.ReferBody,           refer,             "ticket.referred",             summary="转办"),
         _t("supervise",         OPEN,                                 None,          SUPERVISOR, s.NoteBody,            supervise,         "ticket.supervised",           summary="督办"),
+        _t("open_dispute",      OPEN,                                 None,          DISPUTE_OPENERS, OpenDisputeBody,  open_dispute,      "ticket.dispute_opened",       summary="矛盾纠纷登记"),
         _t("comment",           EVERY,                                None,          ANYONE,   s.NoteBody,              comment,           "ticket.commented",            summary="备注"),
     ],
 )

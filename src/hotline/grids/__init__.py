@@ -1,0 +1,1 @@
+"""The grid hierarchy (网格): county > township > village > grid."""

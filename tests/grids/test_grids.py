@@ -1,0 +1,133 @@
+"""The grid hierarchy: nesting, routing by ancestor grid, and grid leaders' tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Api
+
+
+async def grid(
+    api: Api, code: str, level: str, parent: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    r = await api.post(
+        "/v1/grids",
+        {"code": code, "name": f"{code}网格", "level": level, "parent_code": parent, **extra},
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+async def tree(api: Api) -> None:
+    await grid(api, "C", "county")
+    await grid(api, "T1", "township", "C")
+    await grid(api, "T2", "township", "C")
+    await grid(api, "V1", "village", "T1")
+    await grid(api, "V2", "village", "T2")
+    await grid(api, "G1", "grid", "V1")
+    await grid(api, "G2", "grid", "V2")
+
+
+async def test_levels_nest_and_cycles_are_refused(api: Api) -> None:
+    await tree(api)
+    bad = [
+        {"code": "X", "name": "x", "level": "village", "parent_code": "C"},
+        {"code": "X", "name": "x", "level": "county", "parent_code": "C"},
+        {"code": "X", "name": "x", "level": "grid"},
+        {"code": "X", "name": "x", "level": "grid", "parent_code": "nowhere"},
+        {"code": "X", "name": "x", "level": "hamlet", "parent_code": "V1"},
+    ]
+    for body in bad:
+        r = await api.post("/v1/grids", body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    assert (
+        await api.post(
+            "/v1/grids", {"code": "G1", "name": "dup", "level": "grid", "parent_code": "V1"}
+        )
+    ).status_code == 409
+    # Moving a village under another township moves its grids; under a grid is wrong nesting.
+    r = await api.patch("/v1/grids/V1", {"parent_code": "T2"})
+    assert r.status_code == 200 and r.json()["path"] == ["C", "T2", "V1"]
+    assert (await api.get("/v1/grids/G1")).json()["path"] == ["C", "T2", "V1", "G1"]
+    assert (await api.patch("/v1/grids/V1", {"parent_code": "G2"})).status_code == 422
+    assert (await api.patch("/v1/grids/T1", {"parent_code": "T2"})).status_code == 422
+    listed = (await api.get("/v1/grids", params={"within": "T2"})).json()["items"]
+    assert {g["code"] for g in listed} == {"T2", "V1", "V2", "G1", "G2"}
+    op = api.as_(await api.principal("operator"))
+    assert (
+        await op.post("/v1/grids", {"code": "Y", "name": "y", "level": "county"})
+    ).status_code == 403
+    assert (await op.get("/v1/grids/G1")).status_code == 200
+
+
+async def test_unknown_grid_is_refused_once_grids_exist(api: Api) -> None:
+    op = api.as_(await api.principal("operator"))
+    await op.ticket(location={"grid": "anything"})  # no grids registered yet: free text
+    await tree(api)
+    r = await op.post(
+        "/v1/tickets",
+        {
+            "kind": "petition",
+            "channel": "hotline",
+            "category": "help",
+            "content": "x",
+            "location": {"grid": "nowhere"},
+        },
+    )
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["loc"] == ["body", "location", "grid"]
+    await op.ticket(location={"grid": "G1"})
+
+
+async def test_rule_for_an_ancestor_grid_routes_and_the_deepest_wins(api: Api) -> None:
+    await tree(api)
+    await api.department("town1")
+    await api.department("village1")
+    await api.rule(grid="T1", department_code="town1")
+    op = api.as_(await api.principal("operator"))
+    t = await op.ticket(topic=None, location={"grid": "G1"})
+    assert t["department_code"] == "town1"
+    await api.rule(grid="V1", department_code="village1")
+    t = await op.ticket(topic=None, location={"grid": "G1"})
+    assert t["department_code"] == "village1"
+    t = await op.ticket(topic=None, location={"grid": "G2"})
+    assert t["status"] == "received"
+
+
+async def test_grid_leader_registers_and_resolves_on_the_spot(api: Api) -> None:
+    await api.post(
+        "/v1/members", {"id": "lead", "name": "网格长", "branch": "b", "kind": "in_service"}
+    )
+    await tree(api)
+    await api.patch("/v1/grids/V1", {"leader_member_id": "lead"})
+    await api.department("water")
+    await api.rule(topic="water_supply", department_code="water")
+    leader = api.as_(await api.principal("member", member_id="lead"))
+    body = {
+        "kind": "petition",
+        "channel": "grid",
+        "category": "help",
+        "topic": "water_supply",
+        "content": "邻居漏水",
+        "location": {"grid": "G1"},
+    }
+    r = await leader.post("/v1/tickets", {**body, "on_the_spot": True})
+    assert r.status_code == 201, r.text
+    t = r.json()
+    assert t["status"] == "received" and t["department_code"] is None and t["on_the_spot"] is True
+    assert "resolve" in t["allowed_actions"]
+    t = await leader.act(t, "resolve", {"result": "当场协调解决"})
+    assert t["status"] == "resolved"
+    events = (await leader.get(f"/v1/tickets/{t['id']}/events")).json()["items"]
+    assert events[-1]["data"]["on_the_spot"] is True and events[-1]["data"]["grid"] == "G1"
+    # Not on the spot: routed like any other ticket.
+    routed = (await leader.post("/v1/tickets", body)).json()
+    assert routed["status"] == "dispatched"
+    # Outside its grids, or through another channel: 403.
+    assert (
+        await leader.post("/v1/tickets", {**body, "location": {"grid": "G2"}})
+    ).status_code == 403
+    assert (await leader.post("/v1/tickets", {**body, "channel": "hotline"})).status_code == 403
+    other = api.as_(await api.principal("member", member_id="nobody"))
+    assert (await other.post("/v1/tickets", body)).status_code == 403
