@@ -42,6 +42,7 @@ def serve(host: str, port: int, no_worker: bool, no_migrate: bool) -> None:
 
     settings = Settings()
     logs.configure(settings.log_level, json=settings.log_json)
+    _vault(settings)  # a missing data key stops here, with the reason, before anything runs
     if not no_migrate:
         asyncio.run(upgrade(settings.database_url))
     app = create_app(settings, SystemClock(), run_workers=not no_worker)
@@ -58,6 +59,7 @@ def worker() -> None:
 
     settings = Settings()
     logs.configure(settings.log_level, json=settings.log_json)
+    _vault(settings)
 
     async def run() -> None:
         runtime = await start_runtime(settings, SystemClock())

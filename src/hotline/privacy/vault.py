@@ -127,7 +127,10 @@ def load(data_key: str | None, old_keys: str, key_file: str | None, *, embedded:
     if path.exists():
         return Vault(parse_key(path.read_text(encoding="ascii")), old)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it a moment ago
+        return Vault(parse_key(path.read_text(encoding="ascii")), old)
     with os.fdopen(fd, "w", encoding="ascii") as handle:
         handle.write(new_key_text())
     log.warning(
