@@ -21,6 +21,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     timezone: str = "Asia/Shanghai"
     points_base: float = 10.0
+    # Weights of the response, resolution and satisfaction rates in a unit's score (考核).
+    score_weights: str = "0.30,0.35,0.35"
     idempotency_ttl_hours: int = Field(default=48, ge=24)
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
@@ -38,6 +40,23 @@ class Settings(BaseSettings):
     data_key: str | None = None
     data_keys_old: str = ""
     data_key_file: str | None = None
+
+    @field_validator("score_weights")
+    @classmethod
+    def _weights(cls, value: str) -> str:
+        parts = value.split(",")
+        try:
+            numbers = [float(p) for p in parts]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 3 or any(n < 0 for n in numbers):
+            raise ValueError("three non-negative numbers: response, resolution, satisfaction")
+        return value
+
+    @property
+    def score_weight_values(self) -> tuple[float, float, float]:
+        a, b, c = (float(p) for p in self.score_weights.split(","))
+        return a, b, c
 
     @field_validator("webhook_retry_schedule")
     @classmethod
