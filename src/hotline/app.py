@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from hotline import __version__, errors, logs
+from hotline.actions import bodies
 from hotline.auth import service as auth
 from hotline.auth.router import router as principals_router
 from hotline.clock import Clock, SystemClock
@@ -21,8 +22,8 @@ from hotline.config import Settings
 from hotline.console.router import router as console_router
 from hotline.db import Database
 from hotline.disputes import service as disputes
-from hotline.disputes.router import action_bodies as dispute_bodies
 from hotline.disputes.router import router as disputes_router
+from hotline.disputes.transitions import DISPUTES
 from hotline.grids.router import router as grids_router
 from hotline.guard import GuardMiddleware
 from hotline.limiter import RateLimiter
@@ -39,8 +40,8 @@ from hotline.sla.calendar import WorkingCalendar
 from hotline.sla.router import router as calendar_router
 from hotline.stats.router import router as stats_router
 from hotline.supervision.router import router as supervision_router
-from hotline.tickets.router import action_bodies
 from hotline.tickets.router import router as tickets_router
+from hotline.tickets.transitions import TICKETS
 from hotline.webhooks.router import router as webhooks_router
 from hotline.worker import Worker
 
@@ -145,7 +146,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the action bodies the action routes reference."""
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    models: list[type[BaseModel]] = [*action_bodies(), *dispute_bodies(), errors.Problem]
+    models: list[type[BaseModel]] = [*bodies(TICKETS), *bodies(DISPUTES), errors.Problem]
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
 import orjson
+import sqlalchemy as sa
 from fastapi import Query
 
 from hotline import errors
@@ -49,3 +52,17 @@ def page(
         return rows, None
     rows = rows[:limit]
     return rows, encode(*key(rows[-1]))
+
+
+def keyset(
+    cursor: str, at_column: Any, id_column: Any, *, descending: bool = True
+) -> sa.ColumnElement[bool]:
+    """Rows after the cursor's (instant, id) in a list ordered by those two columns."""
+    at_text, id_text = decode(cursor, 2)
+    try:
+        at, last = datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
+    except (TypeError, ValueError):
+        raise bad_cursor() from None
+    if descending:
+        return sa.or_(at_column < at, sa.and_(at_column == at, id_column < last))
+    return sa.or_(at_column > at, sa.and_(at_column == at, id_column > last))

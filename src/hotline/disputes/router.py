@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -13,7 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from hotline import errors, pagination
+from hotline.actions import add_action_routes
 from hotline.auth.models import Role
+from hotline.auth.service import Actor
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.disputes import ledger, service
 from hotline.disputes import schemas as s
@@ -21,6 +22,7 @@ from hotline.disputes.models import Dispute, DisputeKind
 from hotline.disputes.transitions import DISPUTES
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
+from hotline.runtime import Runtime
 from hotline.tickets.scope import find_visible
 
 router = APIRouter(tags=["disputes"])
@@ -158,14 +160,7 @@ async def list_disputes(
             headers={"Content-Disposition": 'attachment; filename="disputes.xlsx"'},
         )
     if cursor is not None:
-        at_text, id_text = pagination.decode(cursor, 2)
-        try:
-            at, last = datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
-        except ValueError:
-            raise pagination.bad_cursor() from None
-        stmt = stmt.where(
-            sa.or_(Dispute.opened_at < at, sa.and_(Dispute.opened_at == at, Dispute.id < last))
-        )
+        stmt = stmt.where(pagination.keyset(cursor, Dispute.opened_at, Dispute.id))
     rows = list(
         (
             await session.scalars(
@@ -208,55 +203,24 @@ async def dispute_stats(
     return JSONOut(await ledger.stats(session, f))
 
 
-def _action_route(action: str) -> None:
-    t = DISPUTES.for_action(action)[0]
-
-    async def take(
-        dispute_id: str,
-        request: Request,
-        runtime: RuntimeDep,
-        actor: ActorDep,
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ) -> Response:
-        async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-            raw = await request.body()
-            dispute = await service.apply(
-                session, runtime, actor, dispute_id, action, raw, if_match
-            )
-            out = (await service.render(session, actor, [dispute]))[0]
-            return 200, out, {"ETag": f'"{dispute.version}"'}
-
-        return await write(request, runtime, actor, handler)
-
-    router.add_api_route(
-        f"/v1/disputes/{{dispute_id}}/actions/{action}",
-        take,
-        methods=["POST"],
-        name=f"dispute_{action}",
-        summary=f"{action} ({t.summary})",
-        description=f"Records `{t.event}`; from `{', '.join(sorted(t.sources))}` to `{t.to}`.",
-        response_model=s.DisputeOut,
-        responses={
-            409: {"description": "Not allowed in this status"},
-            412: {"description": "Stale If-Match"},
-        },
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{t.body.__name__}"}
-                    }
-                },
-            }
-        },
-    )
+async def _run_action(
+    session: AsyncSession,
+    runtime: Runtime,
+    actor: Actor,
+    dispute_id: str,
+    action: str,
+    raw: bytes,
+    if_match: str | None,
+) -> tuple[dict[str, Any], int]:
+    dispute = await service.apply(session, runtime, actor, dispute_id, action, raw, if_match)
+    return (await service.render(session, actor, [dispute]))[0], dispute.version
 
 
-for _action in DISPUTES.actions:
-    _action_route(_action)
-
-
-def action_bodies() -> list[type[BaseModel]]:
-    return [DISPUTES.body_of(a) for a in DISPUTES.actions]
+add_action_routes(
+    router,
+    DISPUTES,
+    prefix="/v1/disputes",
+    id_name="dispute_id",
+    response_model=s.DisputeOut,
+    run=_run_action,
+)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -110,12 +109,7 @@ async def list_audit(
     if at_to is not None:
         stmt = stmt.where(e.at < at_to)
     if cursor is not None:
-        at_text, id_text = pagination.decode(cursor, 2)
-        try:
-            at, last = datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
-        except ValueError:
-            raise pagination.bad_cursor() from None
-        stmt = stmt.where(sa.or_(e.at < at, sa.and_(e.at == at, e.id < last)))
+        stmt = stmt.where(pagination.keyset(cursor, e.at, e.id))
     rows = list(
         (await session.scalars(stmt.order_by(e.at.desc(), e.id.desc()).limit(limit + 1))).all()
     )

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -69,21 +70,29 @@ def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
+async def _due(
+    session: AsyncSession,
+    subject_type: str,
+    when: Any,
+    now: datetime,
+    limit: int,
+    *more: sa.ColumnElement[bool],
+) -> list[uuid.UUID]:
+    """Subjects with a running timer whose ``when`` (due or warning time) has come, read
+    without locks through the partial indexes; the caller locks and re-checks."""
+    rows = await session.scalars(
+        sa.select(Timer.subject_id)
+        .where(Timer.state == RUNNING, when <= now, Timer.subject_type == subject_type, *more)
+        .order_by(when)
+        .limit(limit)
+    )
+    return _unique(rows.all())
+
+
 async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
     """Breach the due timers of up to ``limit`` tickets; returns (breached, tickets handled)."""
     async with runtime.db.transaction() as session:
-        candidates = _unique(
-            (
-                await session.scalars(
-                    sa.select(Timer.subject_id)
-                    .where(
-                        Timer.state == RUNNING, Timer.due_at <= now, Timer.subject_type == "ticket"
-                    )
-                    .order_by(Timer.due_at)
-                    .limit(limit)
-                )
-            ).all()
-        )
+        candidates = await _due(session, "ticket", Timer.due_at, now, limit)
         locked = await _lock_tickets(session, candidates)
         if not locked:
             return 0, 0
@@ -156,18 +165,7 @@ async def _breach(
 async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
     """A dispute whose review date passed goes on the supervision board (review_overdue)."""
     async with runtime.db.transaction() as session:
-        candidates = _unique(
-            (
-                await session.scalars(
-                    sa.select(Timer.subject_id)
-                    .where(
-                        Timer.state == RUNNING, Timer.due_at <= now, Timer.subject_type == "dispute"
-                    )
-                    .order_by(Timer.due_at)
-                    .limit(limit)
-                )
-            ).all()
-        )
+        candidates = await _due(session, "dispute", Timer.due_at, now, limit)
         if not candidates:
             return 0, 0
         locked = list(
@@ -234,20 +232,8 @@ async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> 
 async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
     """Record one ``ticket.sla_warning`` per timer whose warning time came."""
     async with runtime.db.transaction() as session:
-        candidates = _unique(
-            (
-                await session.scalars(
-                    sa.select(Timer.subject_id)
-                    .where(
-                        Timer.state == RUNNING,
-                        Timer.warned_at.is_(None),
-                        Timer.warn_at <= now,
-                        Timer.subject_type == "ticket",
-                    )
-                    .order_by(Timer.warn_at)
-                    .limit(limit)
-                )
-            ).all()
+        candidates = await _due(
+            session, "ticket", Timer.warn_at, now, limit, Timer.warned_at.is_(None)
         )
         locked = await _lock_tickets(session, candidates)
         if not locked:

@@ -96,14 +96,7 @@ async def list_supervisions(
     if dispute_id is not None:
         stmt = stmt.where(Supervision.dispute_id == parse_id(dispute_id))
     if cursor is not None:
-        at_text, id_text = pagination.decode(cursor, 2)
-        at, last = datetime.fromisoformat(str(at_text)), parse_id(str(id_text))
-        stmt = stmt.where(
-            sa.or_(
-                Supervision.opened_at < at,
-                sa.and_(Supervision.opened_at == at, Supervision.id < last),
-            )
-        )
+        stmt = stmt.where(pagination.keyset(cursor, Supervision.opened_at, Supervision.id))
     stmt = stmt.order_by(Supervision.opened_at.desc(), Supervision.id.desc()).limit(limit + 1)
     rows = list((await session.scalars(stmt)).all())
     rows, next_cursor = pagination.page(rows, limit, lambda c: (c.opened_at, str(c.id)))

@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from hotline import errors, pagination
+from hotline.actions import add_action_routes
 from hotline.auth.models import Role
+from hotline.auth.service import Actor
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.idempotency import REPLAYED_HEADER
 from hotline.jsonutil import JSONOut
 from hotline.observe import TICKETS_CREATED
 from hotline.privacy import phones
+from hotline.runtime import Runtime
 from hotline.tickets import schemas as s
 from hotline.tickets import scope, service
 from hotline.tickets.transitions import TICKETS
@@ -25,11 +28,6 @@ router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     403: {"description": "The role may not do this"},
     404: {"description": "No such ticket within the caller's scope"},
-}
-ACTION_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    **PROBLEMS,
-    409: {"description": "Not allowed in the ticket's status (the body lists allowed_actions)"},
-    412: {"description": "If-Match names a stale version"},
 }
 
 
@@ -135,57 +133,19 @@ async def ticket_events(
     )
 
 
-def _action_route(action: str) -> None:
-    transitions = TICKETS.for_action(action)
-    body_model = transitions[0].body
-    rows = "\n".join(
-        f"- from `{', '.join(sorted(t.sources))}` to `{t.to or 'the same status'}`"
-        f" ({t.summary}); roles: {', '.join(sorted(r.value for r in t.actors))}"
-        for t in transitions
-    )
-
-    async def take_action(
-        ticket_id: str,
-        request: Request,
-        runtime: RuntimeDep,
-        actor: ActorDep,
-        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ) -> Response:
-        async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-            raw = await request.body()
-            ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-            out = await service.render_one(session, actor, ticket, runtime.vault)
-            return 200, out, etag(ticket.version)
-
-        return await write(request, runtime, actor, handler)
-
-    router.add_api_route(
-        f"/{{ticket_id}}/actions/{action}",
-        take_action,
-        methods=["POST"],
-        name=f"ticket_{action}",
-        summary=f"{action} ({transitions[0].summary})",
-        description=f"Records `{transitions[0].event}`.\n\n{rows}",
-        response_model=s.TicketOut,
-        responses=ACTION_PROBLEMS,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{body_model.__name__}"}
-                    }
-                },
-            }
-        },
-    )
+async def _run_action(
+    session: AsyncSession,
+    runtime: Runtime,
+    actor: Actor,
+    ticket_id: str,
+    action: str,
+    raw: bytes,
+    if_match: str | None,
+) -> tuple[dict[str, Any], int]:
+    ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
+    return await service.render_one(session, actor, ticket, runtime.vault), ticket.version
 
 
-for _action in TICKETS.actions:
-    _action_route(_action)
-
-
-def action_bodies() -> list[type[BaseModel]]:
-    """The body models the action routes document (added to the OpenAPI components)."""
-    return [TICKETS.body_of(a) for a in TICKETS.actions]
+add_action_routes(
+    router, TICKETS, prefix="", id_name="ticket_id", response_model=s.TicketOut, run=_run_action
+)

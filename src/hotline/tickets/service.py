@@ -268,15 +268,7 @@ async def list_tickets(
     else:
         key, ascending = Ticket.created_at, False
     if cursor is not None:
-        at_text, id_text = pagination.decode(cursor, 2)
-        try:
-            at, last_id = datetime.fromisoformat(at_text), uuid.UUID(id_text)
-        except (TypeError, ValueError):
-            raise pagination.bad_cursor() from None
-        if ascending:
-            stmt = stmt.where(sa.or_(key > at, sa.and_(key == at, Ticket.id > last_id)))
-        else:
-            stmt = stmt.where(sa.or_(key < at, sa.and_(key == at, Ticket.id < last_id)))
+        stmt = stmt.where(pagination.keyset(cursor, key, Ticket.id, descending=not ascending))
     order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
     rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
     return pagination.page(

@@ -196,20 +196,7 @@ async def list_deliveries(
     if subscription_id is not None:
         stmt = stmt.where(WebhookDelivery.subscription_id == parse_id(subscription_id))
     if cursor is not None:
-        at_text, id_text = pagination.decode(cursor, 2)
-        try:
-            at = datetime.fromisoformat(str(at_text))
-        except ValueError:
-            raise pagination.bad_cursor() from None
-        stmt = stmt.where(
-            sa.or_(
-                WebhookDelivery.created_at < at,
-                sa.and_(
-                    WebhookDelivery.created_at == at,
-                    WebhookDelivery.id < _cursor_id(id_text),
-                ),
-            )
-        )
+        stmt = stmt.where(pagination.keyset(cursor, WebhookDelivery.created_at, WebhookDelivery.id))
     stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
     rows = list((await session.scalars(stmt.limit(limit + 1))).all())
     rows, next_cursor = pagination.page(rows, limit, lambda d: (d.created_at, str(d.id)))
