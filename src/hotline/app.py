@@ -63,7 +63,7 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
         limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
     )
     async with db.transaction() as session:
-        await sla.load_calendar(session, runtime.calendar)
+        runtime.calendar_seen = await sla.load_calendar(session, runtime.calendar)
         await disputes.ensure_default_kinds(session, clock.now())
         if settings.bootstrap_token:
             if await auth.ensure_bootstrap_admin(session, settings.bootstrap_token, clock.now()):

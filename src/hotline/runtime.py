@@ -21,6 +21,9 @@ class Runtime:
     clock: Clock
     calendar: WorkingCalendar = field(default_factory=WorkingCalendar)
     keys: Vault | None = None
+    # When this process last looked for calendar years entered elsewhere, and the newest seen.
+    calendar_checked: float = 0.0
+    calendar_seen: datetime | None = None
     limiter: RateLimiter | None = None
     # Verified tokens, briefly: token hash -> (actor, monotonic time the entry lapses,
     # the token's own expiry, checked against the service's clock).

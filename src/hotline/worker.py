@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import date, datetime
 
 import httpx
 import structlog
@@ -15,6 +15,7 @@ import structlog
 from hotline import idempotency
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
+from hotline.sla.service import warn_missing_calendar
 from hotline.webhooks.dispatcher import Dispatcher, new_client
 
 log = structlog.get_logger(__name__)
@@ -27,6 +28,7 @@ class Worker:
         self.stop = asyncio.Event()
         self._client = client
         self._last_prune: datetime | None = None
+        self._calendar_day: date | None = None
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -41,6 +43,10 @@ class Worker:
     async def sweep(self) -> sweeper.SweepReport:
         report = await sweeper.sweep(self.runtime)
         now = self.runtime.clock.now()
+        today = now.date()
+        if self._calendar_day != today:  # the missing-year warning, once a day
+            self._calendar_day = today
+            warn_missing_calendar(self.runtime.calendar, now, self.runtime.settings.timezone)
         if self._last_prune is None or (now - self._last_prune).total_seconds() >= PRUNE_EVERY:
             async with self.runtime.db.transaction() as session:
                 await idempotency.prune(session, before=now - self.runtime.settings.idempotency_ttl)

@@ -6,11 +6,12 @@ memory through :class:`Timers`, and flushed with the rest of the change.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -20,7 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline.sla.calendar import Calendar, SlaDuration, WorkingCalendar, YearDays, warning_lead
 from hotline.sla.models import CalendarYear, Timer
 
+if TYPE_CHECKING:
+    from hotline.runtime import Runtime
+
 log = structlog.get_logger(__name__)
+CALENDAR_RECHECK_SECONDS = 30.0
 
 RUNNING, MET, BREACHED, CANCELLED = "running", "met", "breached", "cancelled"
 
@@ -169,10 +174,25 @@ async def timers_of(
 # -- the working-day calendar's configured years ------------------------------------
 
 
-async def load_calendar(session: AsyncSession, calendar: WorkingCalendar) -> None:
-    """Apply every admin-configured year to this process's calendar."""
+async def load_calendar(session: AsyncSession, calendar: WorkingCalendar) -> datetime | None:
+    """Apply every admin-configured year to this process's calendar; returns the newest
+    change seen, so a later refresh can tell whether another process entered a year."""
+    newest: datetime | None = None
     for row in (await session.scalars(sa.select(CalendarYear))).all():
         calendar.set_year(row.year, year_days(row))
+        newest = row.updated_at if newest is None else max(newest, row.updated_at)
+    return newest
+
+
+async def refresh_calendar(session: AsyncSession, runtime: Runtime) -> None:
+    """Pick up years entered through another process, looking at most every 30 seconds."""
+    now = time.monotonic()
+    if now - runtime.calendar_checked < CALENDAR_RECHECK_SECONDS:
+        return
+    runtime.calendar_checked = now
+    newest = await session.scalar(sa.select(sa.func.max(CalendarYear.updated_at)))
+    if newest is not None and (runtime.calendar_seen is None or newest > runtime.calendar_seen):
+        runtime.calendar_seen = await load_calendar(session, runtime.calendar)
 
 
 def year_days(row: CalendarYear) -> YearDays:

@@ -18,6 +18,7 @@ from hotline.disputes.models import Dispute
 from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
+from hotline.sla import service as sla
 from hotline.sla.service import Timers, timers_of
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
@@ -130,6 +131,7 @@ async def create(
         external_ref=body.external_ref,
         on_the_spot=body.on_the_spot,
     )
+    await sla.refresh_calendar(session, runtime)
     return await open_ticket(session, runtime, actor, intake)
 
 
@@ -165,6 +167,7 @@ async def apply(
     ):
         raise errors.AlreadyClaimed("This order is no longer on the board.")
     transition = tx.TICKETS.choose(ticket, action, actor)
+    await sla.refresh_calendar(session, runtime)
     now = runtime.clock.now()
     timers = await Timers.load(session, "ticket", ticket.id, runtime.calendar, now)
     change = Change(
