@@ -123,6 +123,7 @@ async def _wipe(env: Env) -> None:
         await auth.ensure_bootstrap_admin(session, ADMIN_TOKEN, env.clock.now())
         await disputes.ensure_default_kinds(session, env.clock.now())
     env.runtime.tokens.clear()  # cached principals were just deleted
+    env.runtime.db.reference.clear()
 
 
 @pytest.fixture

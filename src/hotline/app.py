@@ -50,7 +50,11 @@ log = structlog.get_logger(__name__)
 
 async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
     """Build the shared resources and prepare the data a start needs."""
-    db = Database(settings.database_url, pool_size=settings.db_pool_size)
+    db = Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        reference_ttl=settings.reference_cache_seconds,
+    )
     keys = vault.load(
         settings.data_key, settings.data_keys_old, settings.key_file, embedded=settings.is_sqlite
     )

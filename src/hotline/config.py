@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     rate_limit: str = "1200/minute"
     rate_limit_storage: str = "memory://"
     token_cache_seconds: float = Field(default=2.0, ge=0, le=5)
+    reference_cache_seconds: float = Field(default=2.0, ge=0, le=60)
     cors_origins: str = ""
     data_key: str | None = None
     data_keys_old: str = ""

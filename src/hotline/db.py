@@ -5,11 +5,12 @@ databases differ."""
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import orjson
 import sqlalchemy as sa
@@ -27,6 +28,8 @@ from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from hotline import jsonutil
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -101,6 +104,40 @@ def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+class ReferenceCache:
+    """Per-process copies of small tables read on every change and rarely written (routing
+    rules, webhook subscriptions), kept at most ``ttl`` seconds. A write through this
+    process clears them at once; other processes see it within ``ttl``."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._items: dict[str, tuple[float, Any]] = {}
+
+    async def get(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        found = self._items.get(name)
+        if found is not None and found[0] > time.monotonic():
+            return cast(T, found[1])
+        value = await load()
+        if self.ttl > 0:
+            self._items[name] = (time.monotonic() + self.ttl, value)
+        return value
+
+    def clear(self) -> None:
+        self._items.clear()
+
+
+async def cached(session: AsyncSession, name: str, load: Callable[[], Awaitable[T]]) -> T:
+    """``load()`` through the session's database's reference cache, if it has one."""
+    cache = session.info.get("reference")
+    return await cache.get(name, load) if isinstance(cache, ReferenceCache) else await load()
+
+
+def invalidate(session: AsyncSession) -> None:
+    cache = session.info.get("reference")
+    if isinstance(cache, ReferenceCache):
+        cache.clear()
+
+
 class Database:
     """Engines and session factories for one database URL.
 
@@ -109,8 +146,9 @@ class Database:
     writer at a time, as SQLite allows anyway) while reads stay concurrent.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, pool_size: int = 10, reference_ttl: float = 0.0) -> None:
         self.url = url
+        self.reference = ReferenceCache(reference_ttl)
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine = create_async_engine(url, connect_args={"timeout": 30}, **_JSON)
@@ -122,8 +160,9 @@ class Database:
                 url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
             )
             self.write_engine = self.engine
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        info = {"reference": self.reference}
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write if write else self._read)()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors
 from hotline.auth.models import Role
+from hotline.db import cached, invalidate
 from hotline.routing.models import Department, RoutingRule
 from hotline.routing.schemas import DepartmentCreate, DepartmentPatch, RuleCreate
 from hotline.sla.service import DEFAULT_CALENDAR, DEFAULT_CALLBACK, DEFAULT_RESOLUTION, Sla
@@ -85,6 +86,7 @@ async def create_rule(session: AsyncSession, body: RuleCreate, now: datetime) ->
     )
     session.add(rule)
     await session.flush()
+    invalidate(session)
     return rule
 
 
@@ -141,8 +143,12 @@ def _neg(text: str) -> tuple[int, ...]:
     return tuple(-ord(c) for c in text)
 
 
+async def all_rules(session: AsyncSession) -> list[RoutingRule]:
+    return list((await session.scalars(sa.select(RoutingRule))).all())
+
+
 async def match(session: AsyncSession, facts: Facts) -> RoutingRule | None:
-    rules = (await session.scalars(sa.select(RoutingRule))).all()
+    rules = await cached(session, "routing_rules", lambda: all_rules(session))
     return best_rule(rules, facts)
 
 

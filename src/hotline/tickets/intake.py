@@ -17,6 +17,7 @@ from hotline.grids import service as grids
 from hotline.privacy.vault import SealedCaller
 from hotline.routing import service as routing
 from hotline.runtime import Runtime
+from hotline.sla.models import Timer
 from hotline.sla.service import Sla, Timers
 from hotline.tickets.change import Timeline, announce
 from hotline.tickets.models import Ticket, TicketCounter
@@ -86,7 +87,7 @@ async def open_ticket(
     *,
     department_code: str | None = None,
     callback: bool = True,
-) -> Ticket:
+) -> tuple[Ticket, list[Timer]]:
     """Create, route and announce a ticket: ``ticket.created`` then, when a holder is
     known (the matching rule's department, or ``department_code``), ``ticket.dispatched``."""
     now = runtime.clock.now()
@@ -151,4 +152,4 @@ async def open_ticket(
         )
     await announce(session, timeline, ticket, timers.rows, frozenset())
     await session.flush()
-    return ticket
+    return ticket, timers.rows

@@ -52,8 +52,8 @@ async def create_ticket(
     """Register a call or a service order; it is routed at once when a rule names a holder."""
 
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
-        ticket = await service.create(session, runtime, actor, body)
-        out = await service.render_one(session, actor, ticket, runtime.vault)
+        ticket, timers = await service.create(session, runtime, actor, body)
+        out = service.render_new(actor, ticket, timers, runtime.vault)
         return 201, out, {**etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
 
     response = await write(request, runtime, actor, handler)

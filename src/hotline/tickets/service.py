@@ -19,6 +19,7 @@ from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
 from hotline.sla import service as sla
+from hotline.sla.models import Timer
 from hotline.sla.service import Timers, timers_of
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
@@ -74,6 +75,14 @@ async def render(
     ]
 
 
+def render_new(
+    actor: Actor, ticket: Ticket, timers: Sequence[Timer], vault: Vault | None
+) -> dict[str, Any]:
+    """A ticket just registered: it has no children, merged or disputes yet."""
+    allowed = tx.TICKETS.allowed_actions(ticket, actor)
+    return ticket_json(ticket, timers, actor=actor, allowed=allowed, vault=vault)
+
+
 async def render_one(
     session: AsyncSession, actor: Actor | None, ticket: Ticket, vault: Vault | None = None
 ) -> dict[str, Any]:
@@ -100,7 +109,8 @@ async def dispute_links(
 
 async def create(
     session: AsyncSession, runtime: Runtime, actor: Actor, body: s.TicketCreate
-) -> Ticket:
+) -> tuple[Ticket, list[Timer]]:
+    """The new ticket and its timers (so that answering needs no further query)."""
     grid = body.location.grid if body.location else None
     if actor.role is Role.member:
         # A grid leader (网格长) registers what it meets in its own grid, or below.

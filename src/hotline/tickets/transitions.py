@@ -235,7 +235,7 @@ async def refer(change: Change) -> None:
     await routing.require_department(
         change.session, body.department_code, ["body", "department_code"]
     )
-    child = await open_ticket(
+    child, _ = await open_ticket(
         change.session,
         change.runtime,
         change.actor,

@@ -26,6 +26,7 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from hotline import jsonutil
+from hotline.db import invalidate
 from hotline.runtime import Runtime
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
@@ -227,6 +228,7 @@ class Dispatcher:
                         .where(WebhookSubscription.id == row.subscription_id)
                         .values(active=False)
                     )
+                    invalidate(session)
                     log.warning(
                         "webhook_subscription_disabled", subscription=str(row.subscription_id)
                     )

@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.db import cached
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -77,7 +78,11 @@ async def enqueue(
     when some subscription wants the event."""
     if not items:
         return 0
-    subs = await active_subscriptions(session) if subscriptions is None else subscriptions
+    subs: Sequence[WebhookSubscription] = (
+        await cached(session, "webhook_subscriptions", lambda: active_subscriptions(session))
+        if subscriptions is None
+        else subscriptions
+    )
     count = 0
     built: dict[bool, dict[str, Any]] = {}
     for item in items:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors
+from hotline.db import invalidate
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
 
@@ -100,6 +101,7 @@ async def create(
     )
     session.add(sub)
     await session.flush()
+    invalidate(session)
     return sub
 
 
@@ -120,6 +122,7 @@ async def get(
 async def delete(session: AsyncSession, sub_id: str, now: datetime) -> None:
     sub = await get(session, sub_id, for_update=True)
     sub.deleted_at, sub.active = now, False
+    invalidate(session)
     await session.execute(
         sa.update(WebhookDelivery)
         .where(WebhookDelivery.subscription_id == sub.id, WebhookDelivery.status == PENDING)
@@ -134,6 +137,7 @@ async def rotate(
     sub = await get(session, sub_id, for_update=True)
     sub.previous_secret, sub.previous_secret_until = sub.secret, now + grace
     sub.secret = new_secret()
+    invalidate(session)
     return sub
 
 
