@@ -9,14 +9,7 @@ const CHANNELS = ["hotline", "walk_in", "mini_program", "grid", "platform"];
 const URGENCIES = ["normal", "urgent", "critical"];
 const SPECIAL_GROUPS = ["elderly", "disabled", "living_alone", "hardship"];
 const SATISFACTIONS = ["satisfied", "basically_satisfied", "dissatisfied"];
-const DISPUTE_KINDS = [
-  "marriage_family",
-  "neighbours",
-  "land_boundary",
-  "labour_wages",
-  "property",
-  "other",
-];
+const DISPUTE_KINDS = ["marriage_family", "neighbours", "land_boundary", "labour_wages", "property", "other"];
 const DIMENSIONS = ["department", "platform", "grid", "topic", "channel"];
 const POLL_MS = 15000;
 const WARNING_SHARE = 0.2;
@@ -180,7 +173,14 @@ function zoneParts(ms) {
     second: "2-digit",
   }).formatToParts(new Date(ms));
   const get = (type) => Number(parts.find((p) => p.type === type).value);
-  return { y: get("year"), m: get("month"), d: get("day"), h: get("hour"), mi: get("minute"), s: get("second") };
+  return {
+    y: get("year"),
+    m: get("month"),
+    d: get("day"),
+    h: get("hour"),
+    mi: get("minute"),
+    s: get("second"),
+  };
 }
 
 // A wall time in the service's time zone ("2026-11-23T09:30" or a date) as an instant.
@@ -273,7 +273,10 @@ function updateDeadline(box, at) {
     return;
   }
   const left = nearest.due - at;
-  const text = left >= 0 ? t("countdown.left", { time: fmtDuration(left) }) : t("countdown.over", { time: fmtDuration(left) });
+  const text =
+    left >= 0
+      ? t("countdown.left", { time: fmtDuration(left) })
+      : t("countdown.over", { time: fmtDuration(left) });
   countdown.textContent = box.dataset.kind === "1" ? `${label("timer", nearest.kind)} ${text}` : text;
   countdown.className = left >= 0 ? "countdown" : "countdown over";
 }
@@ -303,7 +306,12 @@ function csrfToken() {
 }
 
 async function api(path, { method = "GET", body, headers = {}, accept = "application/json" } = {}) {
-  const init = { method, headers: { Accept: accept, ...headers }, credentials: "same-origin", cache: "no-store" };
+  const init = {
+    method,
+    headers: { Accept: accept, ...headers },
+    credentials: "same-origin",
+    cache: "no-store",
+  };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -328,7 +336,8 @@ async function api(path, { method = "GET", body, headers = {}, accept = "applica
 function query(params) {
   const search = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (value !== undefined && value !== null && value !== "" && value !== false) search.set(key, String(value));
+    if (value !== undefined && value !== null && value !== "" && value !== false)
+      search.set(key, String(value));
   }
   const text = search.toString();
   return text ? `?${text}` : "";
@@ -356,9 +365,12 @@ function validationMessage(msg) {
 
 // A problem in words (Chinese): what went wrong and what the page does about it.
 function explain(error) {
-  if (!(error instanceof ApiError)) return t("problems.other", { status: "", detail: String(error?.message || error) });
+  if (!(error instanceof ApiError))
+    return t("problems.other", { status: "", detail: String(error?.message || error) });
   const problem = error.problem;
-  const slug = String(problem.type || "").split(":").pop();
+  const slug = String(problem.type || "")
+    .split(":")
+    .pop();
   switch (error.status) {
     case 0:
       return t("problems.network");
@@ -390,7 +402,13 @@ function explain(error) {
 // -- the shell: session, navigation, routing --------------------------------------------
 
 function applyStaticLabels() {
-  document.getElementById("skip-link").textContent = t("app.skip");
+  const skip = document.getElementById("skip-link");
+  skip.textContent = t("app.skip");
+  // The hash holds the page's address, so the skip link moves the focus instead.
+  skip.addEventListener("click", (event) => {
+    event.preventDefault();
+    main().focus();
+  });
   document.getElementById("brand").textContent = t("app.short_title");
   document.getElementById("nav").setAttribute("aria-label", t("nav.label"));
   document.getElementById("signout").textContent = t("nav.signout");
@@ -479,6 +497,16 @@ class PageContext {
     this.timers.push(setInterval(() => this.alive && fn(), ms));
   }
 
+  // Whether a poll brought anything new: an unchanged answer is not redrawn, so the
+  // focus and the reader's place stay where they are (countdowns tick by themselves).
+  changed(name, value) {
+    this.seen ??= new Map();
+    const text = JSON.stringify(value);
+    if (this.seen.get(name) === text) return false;
+    this.seen.set(name, text);
+    return true;
+  }
+
   stop() {
     this.alive = false;
     for (const id of this.timers) clearInterval(id);
@@ -516,7 +544,10 @@ function route() {
   const ctx = new PageContext(current);
   state.page = ctx;
   if (!allowed) {
-    setMain(el("h1", {}, t("app.title")), el("p", { class: "alert", role: "alert" }, t("app.forbidden_page")));
+    setMain(
+      el("h1", {}, t("app.title")),
+      el("p", { class: "alert", role: "alert" }, t("app.forbidden_page")),
+    );
     return;
   }
   PAGES[current.name](ctx).catch((error) => {
@@ -527,6 +558,7 @@ function route() {
 
 function sessionExpired() {
   state.session = null;
+  state.page?.stop();
   hideShell();
   renderSignIn(t("signin.expired"));
 }
@@ -583,7 +615,8 @@ function renderSignIn(message = "") {
       if (!parseHash().name) location.hash = landing();
       else route();
     } catch (error) {
-      alert.textContent = error.status === 401 || error.status === 422 ? t("signin.bad_token") : explain(error);
+      alert.textContent =
+        error.status === 401 || error.status === 422 ? t("signin.bad_token") : explain(error);
       input.select();
       input.focus();
     } finally {
@@ -602,7 +635,9 @@ function statusBadge(status) {
 
 function flags(ticket) {
   return [
-    ticket.urgency && ticket.urgency !== "normal" ? el("span", { class: "badge badge-warn" }, label("urgency", ticket.urgency)) : null,
+    ticket.urgency && ticket.urgency !== "normal"
+      ? el("span", { class: "badge badge-warn" }, label("urgency", ticket.urgency))
+      : null,
     ticket.overdue ? el("span", { class: "badge badge-warn" }, t("fields.overdue")) : null,
     ticket.supervised ? el("span", { class: "badge badge-warn" }, t("fields.supervised")) : null,
   ];
@@ -629,7 +664,15 @@ function table(headers, rows, { caption, cards = true } = {}) {
       "table",
       { class: cards ? "cards" : "" },
       caption ? el("caption", {}, caption) : null,
-      el("thead", {}, el("tr", {}, headers.map((h) => el("th", { scope: "col", class: h.num ? "num" : "" }, h.text ?? h)))),
+      el(
+        "thead",
+        {},
+        el(
+          "tr",
+          {},
+          headers.map((h) => el("th", { scope: "col", class: h.num ? "num" : "" }, h.text ?? h)),
+        ),
+      ),
       el("tbody", {}, rows),
     ),
   );
@@ -643,7 +686,13 @@ function selectField(id, text, options, { value = "", blank = null, required = f
     options.map(([code, name]) => el("option", { value: code }, name)),
   );
   select.value = value;
-  return el("div", { class: "field" }, el("label", { for: id }, text), hint ? el("span", { class: "hint" }, hint) : null, select);
+  return el(
+    "div",
+    { class: "field" },
+    el("label", { for: id }, text),
+    hint ? el("span", { class: "hint" }, hint) : null,
+    select,
+  );
 }
 
 function inputField(id, text, { type = "text", value = "", required = false, hint = null, ...rest } = {}) {
@@ -674,7 +723,7 @@ function choiceField(name, text, options, { type = "radio", value = null, requir
     el(
       "div",
       { class: "choices" },
-      options.map(([code, name2]) => {
+      options.map(([code, caption]) => {
         const id = nextId(name);
         return el(
           "label",
@@ -687,7 +736,7 @@ function choiceField(name, text, options, { type = "radio", value = null, requir
             required: required && type === "radio",
             checked: Array.isArray(value) ? value.includes(code) : value === code,
           }),
-          name2,
+          caption,
         );
       }),
     ),
@@ -704,10 +753,11 @@ function departmentOptions(exclude = null) {
     .map((d) => [d.code, `${d.name}（${label("platform", d.platform)}）`]);
 }
 
-function periodFields(query, prefix) {
+// A period picked as two dates (the second included), this month so far by default.
+function periodFields(search, prefix) {
   const today = zonedDate(now());
-  const from = query.get("from") || `${today.slice(0, 8)}01`;
-  const to = query.get("to") || today;
+  const from = search.get("from") || `${today.slice(0, 8)}01`;
+  const to = search.get("to") || today;
   return {
     from,
     to,
@@ -745,9 +795,24 @@ async function renderQueue(ctx) {
           value: q.get("department_code") || "",
           blank: t("app.all"),
         }),
-    el("div", { class: "field grow" }, el("label", { for: "f-q" }, t("queue.q")), el("input", { id: "f-q", type: "search", value: q.get("q") || "" })),
-    el("label", { class: "check" }, el("input", { type: "checkbox", id: "f-overdue", checked: q.get("overdue") === "true" }), t("queue.only_overdue")),
-    el("label", { class: "check" }, el("input", { type: "checkbox", id: "f-supervised", checked: q.get("supervised") === "true" }), t("queue.only_supervised")),
+    el(
+      "div",
+      { class: "field grow" },
+      el("label", { for: "f-q" }, t("queue.q")),
+      el("input", { id: "f-q", type: "search", value: q.get("q") || "" }),
+    ),
+    el(
+      "label",
+      { class: "check" },
+      el("input", { type: "checkbox", id: "f-overdue", checked: q.get("overdue") === "true" }),
+      t("queue.only_overdue"),
+    ),
+    el(
+      "label",
+      { class: "check" },
+      el("input", { type: "checkbox", id: "f-supervised", checked: q.get("supervised") === "true" }),
+      t("queue.only_supervised"),
+    ),
     el(
       "div",
       { class: "buttons" },
@@ -807,11 +872,20 @@ async function renderQueue(ctx) {
         td(headers[1], statusBadge(ticket.status), " ", flags(ticket)),
         td(headers[2], `${label("category", ticket.category)} · ${topicName(ticket.topic)}`),
         td(headers[3], el("span", { class: "excerpt" }, excerpt(ticket.content, 80))),
-        td(headers[4], ticket.department_code ? departmentName(ticket.department_code) : ticket.member_id ? t("fields.member") : t("app.none")),
+        td(
+          headers[4],
+          ticket.department_code
+            ? departmentName(ticket.department_code)
+            : ticket.member_id
+              ? t("fields.member")
+              : t("app.none"),
+        ),
         td(headers[5], ticketDeadline(ticket)),
       ),
     );
-    list.replaceChildren(items.length ? table(headers, rows) : el("p", { class: "panel muted" }, t("app.empty")));
+    list.replaceChildren(
+      items.length ? table(headers, rows) : el("p", { class: "panel muted" }, t("app.empty")),
+    );
     count.textContent = t("queue.count", { n: items.length });
     more.hidden = !cursor;
     if (focused) list.querySelector(`[data-ticket-id="${CSS.escape(focused)}"]`)?.focus();
@@ -824,7 +898,7 @@ async function renderQueue(ctx) {
     items = append ? [...items, ...data.items] : data.items;
     cursor = data.next_cursor;
     stamp(line);
-    draw();
+    if (ctx.changed("queue", [items, cursor])) draw();
   };
   more.addEventListener("click", () => load({ append: true }).catch((e) => notice(explain(e))));
   await load();
@@ -850,13 +924,16 @@ async function renderTicket(ctx) {
       ]);
       if (!ctx.alive) return;
       ticket = one.data;
-      draw(ticket, events.data.items);
+      if (ctx.changed("ticket", [ticket, events.data.items])) draw(ticket, events.data.items);
     } catch (error) {
       if (!ctx.alive) return;
       if (error.status === 404 || error.status === 422) {
         ticket = null;
         pageTitle(t("problems.404"));
-        body.replaceChildren(el("h1", {}, t("problems.404")), el("p", { class: "alert", role: "alert" }, t("ticket.not_found")));
+        body.replaceChildren(
+          el("h1", {}, t("problems.404")),
+          el("p", { class: "alert", role: "alert" }, t("ticket.not_found")),
+        );
         return;
       }
       throw error;
@@ -904,7 +981,7 @@ async function renderTicket(ctx) {
         : el("p", { class: "muted" }, t("actions.none")),
     );
     const caller = ticket.caller || {};
-    const location = ticket.location || {};
+    const place = ticket.location || {};
     const facts = [
       [t("fields.status"), [statusBadge(ticket.status), " ", flags(ticket)]],
       [t("fields.kind"), label("kind", ticket.kind)],
@@ -922,30 +999,65 @@ async function renderTicket(ctx) {
           caller.confidential ? ` · ${t("fields.confidential_short")}` : "",
         ],
       ],
-      [t("fields.special_groups"), (caller.special_groups || []).map((g) => label("special_groups", g)).join("、") || t("app.none")],
-      [t("fields.location"), [location.grid || "", location.grid && location.address ? " · " : "", location.address || ""].join("") || t("app.none")],
+      [
+        t("fields.special_groups"),
+        (caller.special_groups || []).map((g) => label("special_groups", g)).join("、") || t("app.none"),
+      ],
+      [
+        t("fields.location"),
+        [place.grid || "", place.grid && place.address ? " · " : "", place.address || ""].join("") ||
+          t("app.none"),
+      ],
       ticket.skills?.length ? [t("fields.skills"), ticket.skills.join("、")] : null,
       [t("fields.department"), departmentName(ticket.department_code)],
       ticket.member_id ? [t("fields.member"), ticket.member_id] : null,
       ticket.result ? [t("fields.result"), el("span", { class: "content-text" }, ticket.result)] : null,
       ticket.satisfaction ? [t("fields.satisfaction"), label("satisfaction", ticket.satisfaction)] : null,
       ticket.pending_extension
-        ? [t("fields.pending_extension"), `${fmtTime(ticket.pending_extension.until)} · ${ticket.pending_extension.reason || ""}`]
+        ? [
+            t("fields.pending_extension"),
+            `${fmtTime(ticket.pending_extension.until)} · ${ticket.pending_extension.reason || ""}`,
+          ]
         : null,
-      ticket.parent_id ? [t("fields.parent"), el("a", { href: `#/tickets/${ticket.parent_id}` }, ticket.parent_id)] : null,
+      ticket.parent_id
+        ? [t("fields.parent"), el("a", { href: `#/tickets/${ticket.parent_id}` }, ticket.parent_id)]
+        : null,
       ticket.children?.length
-        ? [t("fields.children"), ticket.children.map((c, i) => [i ? "、" : "", el("a", { href: `#/tickets/${c}` }, c.slice(0, 8))])]
+        ? [
+            t("fields.children"),
+            ticket.children.map((c, i) => [
+              i ? "、" : "",
+              el("a", { href: `#/tickets/${c}` }, c.slice(0, 8)),
+            ]),
+          ]
         : null,
-      ticket.merged_into ? [t("fields.merged_into"), el("a", { href: `#/tickets/${ticket.merged_into}` }, ticket.merged_into.slice(0, 8))] : null,
+      ticket.merged_into
+        ? [
+            t("fields.merged_into"),
+            el("a", { href: `#/tickets/${ticket.merged_into}` }, ticket.merged_into.slice(0, 8)),
+          ]
+        : null,
       ticket.merged_ids?.length
-        ? [t("fields.merged_ids"), ticket.merged_ids.map((c, i) => [i ? "、" : "", el("a", { href: `#/tickets/${c}` }, c.slice(0, 8))])]
+        ? [
+            t("fields.merged_ids"),
+            ticket.merged_ids.map((c, i) => [
+              i ? "、" : "",
+              el("a", { href: `#/tickets/${c}` }, c.slice(0, 8)),
+            ]),
+          ]
         : null,
       ticket.on_the_spot ? [t("fields.on_the_spot"), t("app.yes")] : null,
       [t("fields.created_at"), fmtTime(ticket.created_at)],
       [t("fields.updated_at"), fmtTime(ticket.updated_at)],
       [t("fields.version"), String(ticket.version)],
     ].filter(Boolean);
-    const timerHeaders = [t("fields.timer_kind"), t("fields.timer_state"), t("fields.due_at"), t("fields.countdown"), t("fields.ended_at")];
+    const timerHeaders = [
+      t("fields.timer_kind"),
+      t("fields.timer_state"),
+      t("fields.due_at"),
+      t("fields.countdown"),
+      t("fields.ended_at"),
+    ];
     const timerRows = (ticket.timers || []).map((timer) =>
       el(
         "tr",
@@ -953,7 +1065,10 @@ async function renderTicket(ctx) {
         td(timerHeaders[0], label("timer", timer.kind)),
         td(timerHeaders[1], label("timer_state", timer.state)),
         td(timerHeaders[2], fmtTime(timer.due_at)),
-        td(timerHeaders[3], timer.state === "running" ? deadlineWidget([timer], { withKind: false }) : t("app.none")),
+        td(
+          timerHeaders[3],
+          timer.state === "running" ? deadlineWidget([timer], { withKind: false }) : t("app.none"),
+        ),
         td(timerHeaders[4], fmtTime(timer.met_at || timer.breached_at)),
       ),
     );
@@ -972,7 +1087,11 @@ async function renderTicket(ctx) {
           "section",
           { class: "panel", "aria-labelledby": "details-h" },
           el("h2", { id: "details-h" }, t("fields.details")),
-          el("dl", { class: "facts" }, facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)])),
+          el(
+            "dl",
+            { class: "facts" },
+            facts.map(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]),
+          ),
         ),
         el(
           "div",
@@ -1011,7 +1130,8 @@ function eventItem(event) {
     else if (key === "satisfaction") value = label("satisfaction", value);
     else if (key === "outcome") value = label("outcome", value);
     else if (key === "timer") value = label("timer", value);
-    else if (key === "reason" && event.type.startsWith("supervision.")) value = t(`supervision.reason_${value}`);
+    else if (key === "reason" && event.type.startsWith("supervision."))
+      value = t(`supervision.reason_${value}`);
     else if (key === "resolved") value = value ? t("app.yes") : t("app.no");
     else if (key === "until" || key === "due_at") value = fmtTime(value);
     shown.push(`${t(`event_data.${key}`)}：${value}`);
@@ -1023,7 +1143,12 @@ function eventItem(event) {
   return el(
     "li",
     {},
-    el("div", {}, el("span", { class: "what" }, label("events", event.type)), el("span", { class: "muted small" }, move)),
+    el(
+      "div",
+      {},
+      el("span", { class: "what" }, label("events", event.type)),
+      el("span", { class: "muted small" }, move),
+    ),
     el("div", { class: "muted small" }, `${fmtTime(event.at)} · ${event.actor_name || event.actor}`),
     shown.length ? el("div", { class: "data" }, shown.join("；")) : null,
   );
@@ -1081,13 +1206,32 @@ function targetInput(departmentField, memberField, { optional = false } = {}) {
     el("option", { value: "" }, optional ? t("form.keep_holder") : t("form.choose")),
     departmentOptions().map(([code, name]) => el("option", { value: code }, name)),
   );
-  const memberSelect = el("select", { id: memberId, disabled: true }, el("option", { value: "" }, t("app.loading")));
-  const deptRow = el("div", { class: "field" }, el("label", { for: deptId }, t("form.department_code")), departmentSelect);
-  const memberRow = el("div", { class: "field", hidden: true }, el("label", { for: memberId }, t("form.member_id")), memberSelect);
-  const choice = choiceField(group, t("form.target"), [
-    ["department", t("form.target_department")],
-    ["member", t("form.target_member")],
-  ], { value: "department" });
+  const memberSelect = el(
+    "select",
+    { id: memberId, disabled: true },
+    el("option", { value: "" }, t("app.loading")),
+  );
+  const deptRow = el(
+    "div",
+    { class: "field" },
+    el("label", { for: deptId }, t("form.department_code")),
+    departmentSelect,
+  );
+  const memberRow = el(
+    "div",
+    { class: "field", hidden: true },
+    el("label", { for: memberId }, t("form.member_id")),
+    memberSelect,
+  );
+  const choice = choiceField(
+    group,
+    t("form.target"),
+    [
+      ["department", t("form.target_department")],
+      ["member", t("form.target_member")],
+    ],
+    { value: "department" },
+  );
   choice.addEventListener("change", () => {
     const member = choice.querySelector("input:checked")?.value === "member";
     deptRow.hidden = member;
@@ -1097,7 +1241,9 @@ function targetInput(departmentField, memberField, { optional = false } = {}) {
     .then(({ data }) => {
       memberSelect.replaceChildren(
         el("option", { value: "" }, optional ? t("form.keep_holder") : t("form.choose")),
-        data.items.map((m) => el("option", { value: m.id }, `${m.name}（${m.branch || ""} ${m.skills.join("、")}）`)),
+        data.items.map((m) =>
+          el("option", { value: m.id }, `${m.name}（${m.branch || ""} ${m.skills.join("、")}）`),
+        ),
       );
       memberSelect.disabled = false;
     })
@@ -1130,7 +1276,12 @@ class FormProblem extends Error {}
 
 function mergeInput(name) {
   const id = nextId(name);
-  const node = inputField(id, t("form.into"), { required: true, hint: t("form.into_hint"), inputmode: "numeric", autocomplete: "off" });
+  const node = inputField(id, t("form.into"), {
+    required: true,
+    hint: t("form.into_hint"),
+    inputmode: "numeric",
+    autocomplete: "off",
+  });
   return [
     node,
     async (body) => {
@@ -1163,12 +1314,18 @@ function plainInput(name, textKey, { required = false, value = "", path = null }
 // The dispute kinds the service knows (six by default, more may be added).
 function disputeKindInput(name) {
   const id = nextId(name);
-  const node = selectField(id, t("form.dispute_kind"), options("dispute_kind", DISPUTE_KINDS), { blank: t("form.choose"), required: true });
+  const node = selectField(id, t("form.dispute_kind"), options("dispute_kind", DISPUTE_KINDS), {
+    blank: t("form.choose"),
+    required: true,
+  });
   const select = node.querySelector("select");
   api("/v1/dispute-kinds?limit=500")
     .then(({ data }) => {
       const chosen = select.value;
-      select.replaceChildren(el("option", { value: "" }, t("form.choose")), data.items.map((k) => el("option", { value: k.code }, k.name || label("dispute_kind", k.code))));
+      select.replaceChildren(
+        el("option", { value: "" }, t("form.choose")),
+        data.items.map((k) => el("option", { value: k.code }, k.name || label("dispute_kind", k.code))),
+      );
       select.value = chosen;
     })
     .catch(() => {});
@@ -1206,18 +1363,28 @@ const ACTION_FORMS = {
     radioInput("resolved", "resolved_choice", ["true", "false"], "form.resolved", { bool: true }),
     noteInput("note", "form.note_optional", { required: false }),
   ],
-  reopen: () => [noteInput("reason", "form.reason"), targetInput("department_code", "member_id", { optional: true })],
+  reopen: () => [
+    noteInput("reason", "form.reason"),
+    targetInput("department_code", "member_id", { optional: true }),
+  ],
   merge: () => [mergeInput("into")],
   discard: () => [noteInput("reason", "form.reason")],
   supervise: () => [noteInput("note", "form.note")],
   comment: () => [noteInput("note", "form.note")],
-  refer: (ticket) => [departmentInput("department_code", { exclude: ticket.department_code }), noteInput("note", "form.note")],
+  refer: (ticket) => [
+    departmentInput("department_code", { exclude: ticket.department_code }),
+    noteInput("note", "form.note"),
+  ],
   open_dispute: () => [
     disputeKindInput("kind"),
     noteInput("summary", "form.summary", { maxlength: 5000 }),
     plainInput("name", "form.party_name", { required: true, path: firstParty }),
     plainInput("phone", "form.party_phone", { path: firstParty }),
-    plainInput("role", "form.party_role", { required: true, value: t("form.party_role_default"), path: firstParty }),
+    plainInput("role", "form.party_role", {
+      required: true,
+      value: t("form.party_role_default"),
+      path: firstParty,
+    }),
     plainInput("grid", "form.grid"),
     dateTimeInput("next_review_at", "form.next_review_at", { required: false }),
   ],
@@ -1244,7 +1411,9 @@ function openDialog({ title, fields, submitText, send, onSuccess, onProblem }) {
   );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const invalid = [...form.querySelectorAll("input, select, textarea")].find((input) => !input.checkValidity());
+    const invalid = [...form.querySelectorAll("input, select, textarea")].find(
+      (input) => !input.checkValidity(),
+    );
     if (invalid) {
       alert.textContent = `${fieldNameOf(invalid)}：${t("form.required")}`;
       invalid.focus();
@@ -1286,7 +1455,8 @@ function openActionDialog(ticket, action, { done, failed }) {
   const fields = (ACTION_FORMS[action] || (() => [noteInput("note", "form.note")]))(ticket);
   const key = newKey();
   const name = label("actions", action);
-  if (!fields.length) fields.push([el("p", {}, t("actions.confirm", { action: name, number: ticket.number })), () => {}]);
+  if (!fields.length)
+    fields.push([el("p", {}, t("actions.confirm", { action: name, number: ticket.number })), () => {}]);
   openDialog({
     title: `${name} · ${ticket.number}`,
     fields,
@@ -1308,11 +1478,21 @@ function openActionDialog(ticket, action, { done, failed }) {
 
 async function renderIntake(ctx) {
   pageTitle(t("intake.heading"));
-  const topics = [...state.topics.entries()].map(([code, name]) => [code, name && name !== code ? `${name}（${code}）` : code]);
+  const topics = [...state.topics.entries()].map(([code, name]) => [
+    code,
+    name && name !== code ? `${name}（${code}）` : code,
+  ]);
   const alert = el("div", { class: "alert", role: "alert" });
-  const skillsRow = inputField("in-skills", t("fields.skills"), { hint: t("fields.skills_hint"), autocomplete: "off" });
+  const skillsRow = inputField("in-skills", t("fields.skills"), {
+    hint: t("fields.skills_hint"),
+    autocomplete: "off",
+  });
   skillsRow.hidden = true;
-  const gridList = el("datalist", { id: "grid-list" }, state.grids.map((g) => el("option", { value: g })));
+  const gridList = el(
+    "datalist",
+    { id: "grid-list" },
+    state.grids.map((g) => el("option", { value: g })),
+  );
   const form = el(
     "form",
     { class: "panel", novalidate: true, "aria-labelledby": "intake-h" },
@@ -1324,23 +1504,44 @@ async function renderIntake(ctx) {
       el(
         "div",
         { class: "row" },
-        inputField("in-phone", t("fields.caller_phone"), { type: "tel", autocomplete: "off", inputmode: "tel", maxlength: 32 }),
+        inputField("in-phone", t("fields.caller_phone"), {
+          type: "tel",
+          autocomplete: "off",
+          inputmode: "tel",
+          maxlength: 32,
+        }),
         inputField("in-name", t("fields.caller_name"), { autocomplete: "off", maxlength: 100 }),
       ),
-      choiceField("in-groups", t("fields.special_groups"), options("special_groups", SPECIAL_GROUPS), { type: "checkbox", value: [] }),
-      el("label", { class: "check" }, el("input", { type: "checkbox", id: "in-confidential" }), t("fields.confidential")),
+      choiceField("in-groups", t("fields.special_groups"), options("special_groups", SPECIAL_GROUPS), {
+        type: "checkbox",
+        value: [],
+      }),
+      el(
+        "label",
+        { class: "check" },
+        el("input", { type: "checkbox", id: "in-confidential" }),
+        t("fields.confidential"),
+      ),
     ),
     el(
       "fieldset",
       {},
       el("legend", {}, t("intake.request_section")),
-      choiceField("in-kind", t("fields.kind"), options("kind", ["petition", "service_order"]), { value: "petition" }),
+      choiceField("in-kind", t("fields.kind"), options("kind", ["petition", "service_order"]), {
+        value: "petition",
+      }),
       el(
         "div",
         { class: "row" },
-        selectField("in-category", t("fields.category"), options("category", CATEGORIES), { blank: t("form.choose"), required: true }),
+        selectField("in-category", t("fields.category"), options("category", CATEGORIES), {
+          blank: t("form.choose"),
+          required: true,
+        }),
         selectField("in-topic", t("fields.topic"), topics, { blank: t("intake.no_topic") }),
-        selectField("in-channel", t("fields.channel"), options("channel", CHANNELS), { value: "hotline", required: true }),
+        selectField("in-channel", t("fields.channel"), options("channel", CHANNELS), {
+          value: "hotline",
+          required: true,
+        }),
       ),
       choiceField("in-urgency", t("fields.urgency"), options("urgency", URGENCIES), { value: "normal" }),
       textareaField("in-content", t("fields.content"), { required: true, maxlength: 5000 }),
@@ -1354,7 +1555,12 @@ async function renderIntake(ctx) {
         "div",
         { class: "row" },
         inputField("in-grid", t("fields.grid"), { list: "grid-list", autocomplete: "off", maxlength: 64 }),
-        el("div", { class: "field wide" }, el("label", { for: "in-address" }, t("fields.address")), el("input", { id: "in-address", type: "text", maxlength: 500, autocomplete: "off" })),
+        el(
+          "div",
+          { class: "field wide" },
+          el("label", { for: "in-address" }, t("fields.address")),
+          el("input", { id: "in-address", type: "text", maxlength: 500, autocomplete: "off" }),
+        ),
       ),
       gridList,
     ),
@@ -1365,41 +1571,65 @@ async function renderIntake(ctx) {
       el("span", { class: "muted small" }, t("intake.shortcut")),
     ),
   );
-  const history = el("section", { class: "panel", "aria-labelledby": "history-h" }, el("h2", { id: "history-h" }, t("intake.history")));
-  const historyBody = el("div", { "aria-live": "polite" }, el("p", { class: "muted" }, t("intake.history_hint")));
+  const history = el(
+    "section",
+    { class: "panel", "aria-labelledby": "history-h" },
+    el("h2", { id: "history-h" }, t("intake.history")),
+  );
+  const historyBody = el(
+    "div",
+    { "aria-live": "polite" },
+    el("p", { class: "muted" }, t("intake.history_hint")),
+  );
   history.append(historyBody);
-  const result = el("section", { class: "panel", hidden: true, "aria-labelledby": "result-h", tabindex: "-1" });
-  setMain(el("h1", { id: "intake-h" }, t("intake.heading")), el("div", { class: "split" }, form, el("div", {}, result, history)));
+  const result = el("section", {
+    class: "panel",
+    hidden: true,
+    "aria-labelledby": "result-h",
+    tabindex: "-1",
+  });
+  setMain(
+    el("h1", { id: "intake-h" }, t("intake.heading")),
+    el("div", { class: "split" }, form, el("div", {}, result, history)),
+  );
 
   const $ = (sel) => form.querySelector(sel);
   let key = newKey();
   let saved = null;
+  let mergedInto = null;
   let earlier = [];
 
   const drawHistory = () => {
-    if (!earlier.length) {
+    const others = earlier.filter((item) => !saved || item.id !== saved.id);
+    if (!others.length) {
       historyBody.replaceChildren(el("p", { class: "muted" }, t("intake.history_none")));
       return;
     }
     const mergeable = saved && MERGEABLE.includes(saved.status);
-    const rows = earlier
-      .filter((item) => !saved || item.id !== saved.id)
-      .map((item) => {
-        const canMerge = mergeable && OPEN_STATUSES.includes(item.status);
-        return el(
-          "li",
-          {},
-          el("a", { href: `#/tickets/${item.id}`, class: "ticket-no", target: "_blank", rel: "noopener" }, item.number),
-          " ",
-          statusBadge(item.status),
-          " ",
-          el("span", { class: "muted small" }, fmtTime(item.created_at)),
-          el("div", { class: "small" }, excerpt(item.content, 60)),
-          canMerge
-            ? el("button", { type: "button", class: "btn", onclick: () => mergeInto(item) }, `${t("intake.merge_into")} ${item.number}`)
-            : null,
-        );
-      });
+    const rows = others.map((item) => {
+      const canMerge = mergeable && OPEN_STATUSES.includes(item.status);
+      return el(
+        "li",
+        {},
+        el(
+          "a",
+          { href: `#/tickets/${item.id}`, class: "ticket-no", target: "_blank", rel: "noopener" },
+          item.number,
+        ),
+        " ",
+        statusBadge(item.status),
+        " ",
+        el("span", { class: "muted small" }, fmtTime(item.created_at)),
+        el("div", { class: "small" }, excerpt(item.content, 60)),
+        canMerge
+          ? el(
+              "button",
+              { type: "button", class: "btn", onclick: () => mergeInto(item) },
+              `${t("intake.merge_into")} ${item.number}`,
+            )
+          : null,
+      );
+    });
     historyBody.replaceChildren(
       el("p", { class: "badge badge-warn" }, t("intake.history_count", { n: rows.length })),
       el("ul", { class: "timeline" }, rows),
@@ -1414,6 +1644,7 @@ async function renderIntake(ctx) {
         headers: { "If-Match": `"${saved.version}"`, "Idempotency-Key": newKey() },
       });
       saved = data;
+      mergedInto = target;
       notice(t("intake.merged", { number: data.number, into: target.number }));
       drawResult();
       drawHistory();
@@ -1425,7 +1656,9 @@ async function renderIntake(ctx) {
   let phoneTimer = null;
   let lastPhone = "";
   const lookUp = async () => {
-    const phone = $("#in-phone").value.replace(/[\s-]/g, "").replace(/^(\+86|0086)/, "");
+    const phone = $("#in-phone")
+      .value.replace(/[\s-]/g, "")
+      .replace(/^(\+86|0086)/, "");
     if (phone === lastPhone) return;
     lastPhone = phone;
     if (!PHONE_SEARCHERS.includes(state.session.role)) return;
@@ -1461,11 +1694,13 @@ async function renderIntake(ctx) {
   const drawResult = () => {
     const ticket = saved;
     let where;
-    if (ticket.status === "merged") where = t("intake.merged", { number: ticket.number, into: "" });
+    if (ticket.status === "merged")
+      where = t("intake.merged", { number: ticket.number, into: mergedInto?.number ?? "" });
     else if (ticket.status === "posted") where = t("intake.went_board");
     else if (ticket.status === "received") where = t("intake.went_received");
     else if (ticket.status === "resolved") where = t("intake.went_resolved");
-    else if (ticket.department_code) where = t("intake.went_department", { department: departmentName(ticket.department_code) });
+    else if (ticket.department_code)
+      where = t("intake.went_department", { department: departmentName(ticket.department_code) });
     else if (ticket.member_id) where = t("intake.went_member", { member: ticket.member_id });
     else where = label("status", ticket.status);
     const timers = (ticket.timers || []).filter((x) => x.state === "running");
@@ -1478,7 +1713,12 @@ async function renderIntake(ctx) {
             "ul",
             { class: "timeline" },
             timers.map((timer) =>
-              el("li", {}, el("span", { class: "what" }, `${label("timer", timer.kind)} · ${fmtTime(timer.due_at)}`), el("div", {}, deadlineWidget([timer], { withKind: false }))),
+              el(
+                "li",
+                {},
+                el("span", { class: "what" }, `${label("timer", timer.kind)} · ${fmtTime(timer.due_at)}`),
+                el("div", {}, deadlineWidget([timer], { withKind: false })),
+              ),
             ),
           )
         : el("p", { class: "muted" }, t("countdown.none")),
@@ -1496,6 +1736,7 @@ async function renderIntake(ctx) {
     form.reset();
     skillsRow.hidden = true;
     saved = null;
+    mergedInto = null;
     earlier = [];
     lastPhone = "";
     key = newKey();
@@ -1509,7 +1750,9 @@ async function renderIntake(ctx) {
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     alert.textContent = "";
-    const invalid = [...form.querySelectorAll("input, select, textarea")].find((input) => !input.checkValidity());
+    const invalid = [...form.querySelectorAll("input, select, textarea")].find(
+      (input) => !input.checkValidity(),
+    );
     if (invalid) {
       alert.textContent = `${fieldNameOf(invalid)}：${t("form.required")}`;
       invalid.focus();
@@ -1530,15 +1773,24 @@ async function renderIntake(ctx) {
       urgency: form.querySelector("input[name=in-urgency]:checked").value,
       content: $("#in-content").value.trim(),
       caller,
-      location: { grid: $("#in-grid").value.trim() || undefined, address: $("#in-address").value.trim() || undefined },
+      location: {
+        grid: $("#in-grid").value.trim() || undefined,
+        address: $("#in-address").value.trim() || undefined,
+      },
     };
-    const skills = $("#in-skills").value.split(/[,，、\s]+/).filter(Boolean);
+    const skills = $("#in-skills")
+      .value.split(/[,，、\s]+/)
+      .filter(Boolean);
     if (kind === "service_order" && skills.length) body.skills = skills;
     const button = $("#in-save");
     button.disabled = true;
     button.textContent = t("intake.saving");
     try {
-      const { data } = await api("/v1/tickets", { method: "POST", body, headers: { "Idempotency-Key": key } });
+      const { data } = await api("/v1/tickets", {
+        method: "POST",
+        body,
+        headers: { "Idempotency-Key": key },
+      });
       saved = data;
       for (const input of form.elements) input.disabled = true;
       drawResult();
@@ -1547,7 +1799,12 @@ async function renderIntake(ctx) {
     } catch (error) {
       alert.textContent = explain(error);
       const loc = error.problem?.errors?.[0]?.loc || [];
-      const target = { content: "#in-content", category: "#in-category", phone: "#in-phone", grid: "#in-grid" }[loc[loc.length - 1]];
+      const target = {
+        content: "#in-content",
+        category: "#in-category",
+        phone: "#in-phone",
+        grid: "#in-grid",
+      }[loc[loc.length - 1]];
       (target ? $(target) : alert).focus?.();
     } finally {
       button.textContent = t("intake.save");
@@ -1566,10 +1823,33 @@ async function renderSupervision(ctx) {
   const filters = el(
     "form",
     { class: "panel filters", role: "search" },
-    selectField("s-level", t("supervision.level"), [["1", t("supervision.level_1")], ["2", t("supervision.level_2")]], { value: q.get("level") || "", blank: t("app.all") }),
-    selectField("s-department", t("fields.department"), departmentOptions(), { value: q.get("department_code") || "", blank: t("app.all") }),
-    selectField("s-subject", t("supervision.subject"), [["ticket", t("supervision.subject_ticket")], ["dispute", t("supervision.subject_dispute")]], { value: q.get("subject") || "", blank: t("app.all") }),
-    el("div", { class: "buttons" }, el("button", { type: "submit", class: "btn btn-primary" }, t("app.filter"))),
+    selectField(
+      "s-level",
+      t("supervision.level"),
+      [
+        ["1", t("supervision.level_1")],
+        ["2", t("supervision.level_2")],
+      ],
+      { value: q.get("level") || "", blank: t("app.all") },
+    ),
+    selectField("s-department", t("fields.department"), departmentOptions(), {
+      value: q.get("department_code") || "",
+      blank: t("app.all"),
+    }),
+    selectField(
+      "s-subject",
+      t("supervision.subject"),
+      [
+        ["ticket", t("supervision.subject_ticket")],
+        ["dispute", t("supervision.subject_dispute")],
+      ],
+      { value: q.get("subject") || "", blank: t("app.all") },
+    ),
+    el(
+      "div",
+      { class: "buttons" },
+      el("button", { type: "submit", class: "btn btn-primary" }, t("app.filter")),
+    ),
   );
   filters.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1582,7 +1862,12 @@ async function renderSupervision(ctx) {
   const count = el("p", { class: "muted small", role: "status" });
   const board = el("div");
   const line = updatedLine();
-  setMain(el("div", { class: "page-head" }, el("h1", {}, t("supervision.heading")), line), filters, count, board);
+  setMain(
+    el("div", { class: "page-head" }, el("h1", {}, t("supervision.heading")), line),
+    filters,
+    count,
+    board,
+  );
   focusHeading();
 
   const params = {
@@ -1596,7 +1881,8 @@ async function renderSupervision(ctx) {
   const tickets = new Map();
 
   const subjectOf = (item) => {
-    if (item.subject === "dispute") return t("supervision.dispute_ref", { id: (item.dispute_id || "").slice(0, 8) });
+    if (item.subject === "dispute")
+      return t("supervision.dispute_ref", { id: (item.dispute_id || "").slice(0, 8) });
     return tickets.get(item.ticket_id)?.number || (item.ticket_id || "").slice(0, 8);
   };
 
@@ -1621,7 +1907,11 @@ async function renderSupervision(ctx) {
       ...levels.map((level) => {
         const rows = cases
           .filter((c) => c.level === level)
-          .sort((a, b) => (a.department_code || "").localeCompare(b.department_code || "") || a.opened_at.localeCompare(b.opened_at))
+          .sort(
+            (a, b) =>
+              (a.department_code || "").localeCompare(b.department_code || "") ||
+              a.opened_at.localeCompare(b.opened_at),
+          )
           .map((item) => {
             const ticket = tickets.get(item.ticket_id);
             const last = item.entries[item.entries.length - 1];
@@ -1636,7 +1926,10 @@ async function renderSupervision(ctx) {
                   : subject,
                 ticket ? el("div", { class: "small muted excerpt" }, excerpt(ticket.content, 40)) : null,
               ),
-              td(headers[1], item.department_code ? departmentName(item.department_code) : t("supervision.no_department")),
+              td(
+                headers[1],
+                item.department_code ? departmentName(item.department_code) : t("supervision.no_department"),
+              ),
               td(headers[2], t(`supervision.reason_${item.reason}`)),
               td(headers[3], ticket ? ticketDeadline(ticket) : t("app.none")),
               td(headers[4], fmtTime(item.opened_at)),
@@ -1648,15 +1941,41 @@ async function renderSupervision(ctx) {
                     el(
                       "div",
                       { class: "actions-bar" },
-                      el("button", { type: "button", class: "btn", onclick: () => caseDialog(item, "follow_up", subject) }, t("supervision.follow_up")),
-                      el("button", { type: "button", class: "btn btn-danger", onclick: () => caseDialog(item, "close", subject) }, t("supervision.close")),
+                      el(
+                        "button",
+                        {
+                          type: "button",
+                          class: "btn",
+                          onclick: () => caseDialog(item, "follow_up", subject),
+                        },
+                        t("supervision.follow_up"),
+                      ),
+                      el(
+                        "button",
+                        {
+                          type: "button",
+                          class: "btn btn-danger",
+                          onclick: () => caseDialog(item, "close", subject),
+                        },
+                        t("supervision.close"),
+                      ),
                     ),
                   )
                 : null,
             );
           });
-        const heading = level === 1 ? t("supervision.level_1") : level === 2 ? t("supervision.level_2") : t("supervision.level_n", { n: level });
-        return el("section", { "aria-label": heading }, el("h2", {}, `${heading}（${rows.length}）`), table(headers, rows));
+        const heading =
+          level === 1
+            ? t("supervision.level_1")
+            : level === 2
+              ? t("supervision.level_2")
+              : t("supervision.level_n", { n: level });
+        return el(
+          "section",
+          { "aria-label": heading },
+          el("h2", {}, `${heading}（${rows.length}）`),
+          table(headers, rows),
+        );
       }),
     );
   };
@@ -1668,10 +1987,19 @@ async function renderSupervision(ctx) {
       fields: [noteInput("note", "form.note")],
       submitText: t(`supervision.${action}`),
       send: async (body) =>
-        (await api(`/v1/supervisions/${item.id}/actions/${action}`, { method: "POST", body, headers: { "Idempotency-Key": key } })).data,
+        (
+          await api(`/v1/supervisions/${item.id}/actions/${action}`, {
+            method: "POST",
+            body,
+            headers: { "Idempotency-Key": key },
+          })
+        ).data,
       onSuccess: (updated) => {
         notice(t(action === "close" ? "supervision.closed" : "supervision.followed"));
-        cases = updated.status === "open" ? cases.map((c) => (c.id === updated.id ? updated : c)) : cases.filter((c) => c.id !== updated.id);
+        cases =
+          updated.status === "open"
+            ? cases.map((c) => (c.id === updated.id ? updated : c))
+            : cases.filter((c) => c.id !== updated.id);
         draw();
       },
       onProblem: (error) => {
@@ -1691,7 +2019,8 @@ async function renderSupervision(ctx) {
     tickets.clear();
     for (const ticket of supervised.data.items) tickets.set(ticket.id, ticket);
     stamp(line);
-    if (!document.getElementById("dialog").open) draw();
+    if (!document.getElementById("dialog").open && ctx.changed("cases", [cases, supervised.data.items]))
+      draw();
   };
   await load();
   ctx.every(POLL_MS, () => load().catch(() => {}));
@@ -1718,8 +2047,14 @@ function loadChartLibrary() {
   return chartLibrary;
 }
 
-const percent = (rate) => (rate === null || rate === undefined ? t("app.none") : `${(rate * 100).toFixed(1)}%`);
-const number = (value, digits = 1) => (value === null || value === undefined ? t("app.none") : Number.isInteger(value) ? String(value) : value.toFixed(digits));
+const percent = (rate) =>
+  rate === null || rate === undefined ? t("app.none") : `${(rate * 100).toFixed(1)}%`;
+const number = (value, digits = 1) =>
+  value === null || value === undefined
+    ? t("app.none")
+    : Number.isInteger(value)
+      ? String(value)
+      : value.toFixed(digits);
 
 function keyName(dimension, key) {
   if (key === null || key === undefined || key === "") return t("stats.no_key");
@@ -1740,9 +2075,21 @@ async function renderStats(ctx) {
     "form",
     { class: "panel filters", role: "search" },
     period.nodes,
-    selectField("stats-dimension", t("stats.dimension"), DIMENSIONS.map((d) => [d, t(`stats.dimension_${d}`)]), { value: dimension }),
-    selectField("stats-department", t("stats.department_filter"), departmentOptions(), { value: department, blank: t("app.all") }),
-    el("div", { class: "buttons" }, el("button", { type: "submit", class: "btn btn-primary" }, t("app.search"))),
+    selectField(
+      "stats-dimension",
+      t("stats.dimension"),
+      DIMENSIONS.map((d) => [d, t(`stats.dimension_${d}`)]),
+      { value: dimension },
+    ),
+    selectField("stats-department", t("stats.department_filter"), departmentOptions(), {
+      value: department,
+      blank: t("app.all"),
+    }),
+    el(
+      "div",
+      { class: "buttons" },
+      el("button", { type: "submit", class: "btn btn-primary" }, t("app.search")),
+    ),
   );
   const alert = el("div", { class: "alert", role: "alert" });
   form.addEventListener("submit", (event) => {
@@ -1773,10 +2120,18 @@ async function renderStats(ctx) {
   const byUrl = `/v1/stats/by/${dimension}${query({ ...params, sort: "-score" })}`;
   csv.addEventListener("click", async () => {
     try {
-      const response = await fetch(byUrl, { headers: { Accept: "text/csv" }, credentials: "same-origin", cache: "no-store" });
+      const response = await fetch(byUrl, {
+        headers: { Accept: "text/csv" },
+        credentials: "same-origin",
+        cache: "no-store",
+      });
       if (!response.ok) throw new ApiError(response.status, await response.json().catch(() => ({})));
       const blob = await response.blob();
-      const link = el("a", { href: URL.createObjectURL(blob), download: `stats-${dimension}-${period.from}_${period.to}.csv`, hidden: true });
+      const link = el("a", {
+        href: URL.createObjectURL(blob),
+        download: `stats-${dimension}-${period.from}_${period.to}.csv`,
+        hidden: true,
+      });
       document.body.append(link);
       link.click();
       setTimeout(() => {
@@ -1797,24 +2152,50 @@ async function renderStats(ctx) {
   } catch (error) {
     if (!ctx.alive) return;
     csv.hidden = true;
-    body.replaceChildren(el("p", { class: "alert", role: "alert" }, error.status === 404 || error.status === 405 ? t("stats.unavailable") : explain(error)));
+    body.replaceChildren(
+      el(
+        "p",
+        { class: "alert", role: "alert" },
+        error.status === 404 || error.status === 405 ? t("stats.unavailable") : explain(error),
+      ),
+    );
     return;
   }
   if (!ctx.alive) return;
-  const figures = ["received", "resolved", "closed", "overdue", "supervised"].map((k) => [k, number(summary[k])]);
-  const rates = ["response_rate", "resolution_rate", "satisfaction_rate"].map((k) => [k, percent(summary[k])]);
+  const figures = ["received", "resolved", "closed", "overdue", "supervised"].map((k) => [
+    k,
+    number(summary[k]),
+  ]);
+  const rates = ["response_rate", "resolution_rate", "satisfaction_rate"].map((k) => [
+    k,
+    percent(summary[k]),
+  ]);
   const headers = [
     { text: t("stats.key") },
-    ...["received", "resolved", "closed", "overdue", "supervised"].map((k) => ({ text: t(`stats.${k}`), num: true })),
-    ...["response_rate", "resolution_rate", "satisfaction_rate", "median_hours_to_callback", "median_hours_to_resolution", "score"].map((k) => ({ text: t(`stats.${k}`), num: true })),
+    ...["received", "resolved", "closed", "overdue", "supervised"].map((k) => ({
+      text: t(`stats.${k}`),
+      num: true,
+    })),
+    ...[
+      "response_rate",
+      "resolution_rate",
+      "satisfaction_rate",
+      "median_hours_to_callback",
+      "median_hours_to_resolution",
+      "score",
+    ].map((k) => ({ text: t(`stats.${k}`), num: true })),
   ];
   const tableRows = rows.map((row) =>
     el(
       "tr",
       {},
       td(headers[0].text, keyName(dimension, row.key)),
-      ["received", "resolved", "closed", "overdue", "supervised"].map((k, i) => el("td", { class: "num", "data-label": headers[i + 1].text }, number(row[k]))),
-      ["response_rate", "resolution_rate", "satisfaction_rate"].map((k, i) => el("td", { class: "num", "data-label": headers[i + 6].text }, percent(row[k]))),
+      ["received", "resolved", "closed", "overdue", "supervised"].map((k, i) =>
+        el("td", { class: "num", "data-label": headers[i + 1].text }, number(row[k])),
+      ),
+      ["response_rate", "resolution_rate", "satisfaction_rate"].map((k, i) =>
+        el("td", { class: "num", "data-label": headers[i + 6].text }, percent(row[k])),
+      ),
       el("td", { class: "num", "data-label": headers[9].text }, number(row.median_hours_to_callback)),
       el("td", { class: "num", "data-label": headers[10].text }, number(row.median_hours_to_resolution)),
       el("td", { class: "num", "data-label": headers[11].text }, number(row.score, 3)),
@@ -1822,22 +2203,56 @@ async function renderStats(ctx) {
   );
   const ratesTitle = t("stats.rates_chart");
   const countsTitle = t("stats.counts_chart");
-  const ratesCanvas = el("canvas", { id: "chart-rates", role: "img", "aria-label": t("stats.chart_alt", { title: ratesTitle }) });
-  const countsCanvas = el("canvas", { id: "chart-counts", role: "img", "aria-label": t("stats.chart_alt", { title: countsTitle }) });
+  const ratesCanvas = el("canvas", {
+    id: "chart-rates",
+    role: "img",
+    "aria-label": t("stats.chart_alt", { title: ratesTitle }),
+  });
+  const countsCanvas = el("canvas", {
+    id: "chart-counts",
+    role: "img",
+    "aria-label": t("stats.chart_alt", { title: countsTitle }),
+  });
   body.replaceChildren(
     el(
       "section",
       { "aria-labelledby": "summary-h" },
       el("h2", { id: "summary-h" }, t("stats.summary")),
-      el("dl", { class: "figures" }, [...figures, ...rates].map(([k, v]) => el("div", { class: "figure", dataset: { figure: k } }, el("dt", {}, t(`stats.${k}`)), el("dd", {}, v)))),
+      el(
+        "dl",
+        { class: "figures" },
+        [...figures, ...rates].map(([k, v]) =>
+          el(
+            "div",
+            { class: "figure", dataset: { figure: k } },
+            el("dt", {}, t(`stats.${k}`)),
+            el("dd", {}, v),
+          ),
+        ),
+      ),
     ),
     el(
       "div",
       { class: "charts" },
-      el("section", { class: "panel", "aria-labelledby": "rates-h" }, el("h2", { id: "rates-h" }, ratesTitle), el("div", { class: "chart-box" }, ratesCanvas)),
-      el("section", { class: "panel", "aria-labelledby": "counts-h" }, el("h2", { id: "counts-h" }, countsTitle), el("div", { class: "chart-box" }, countsCanvas)),
+      el(
+        "section",
+        { class: "panel", "aria-labelledby": "rates-h" },
+        el("h2", { id: "rates-h" }, ratesTitle),
+        el("div", { class: "chart-box" }, ratesCanvas),
+      ),
+      el(
+        "section",
+        { class: "panel", "aria-labelledby": "counts-h" },
+        el("h2", { id: "counts-h" }, countsTitle),
+        el("div", { class: "chart-box" }, countsCanvas),
+      ),
     ),
-    el("section", { "aria-labelledby": "rows-h" }, el("h2", { id: "rows-h" }, t(`stats.dimension_${dimension}`)), rows.length ? table(headers, tableRows) : el("p", { class: "panel muted" }, t("app.empty"))),
+    el(
+      "section",
+      { "aria-labelledby": "rows-h" },
+      el("h2", { id: "rows-h" }, t(`stats.dimension_${dimension}`)),
+      rows.length ? table(headers, tableRows) : el("p", { class: "panel muted" }, t("app.empty")),
+    ),
   );
   const Chart = await loadChartLibrary();
   if (!ctx.alive) return;
@@ -1845,16 +2260,33 @@ async function renderStats(ctx) {
   Chart.defaults.color = "#3f3f46";
   const names = rows.map((row) => keyName(dimension, row.key));
   const pct = (rate) => (rate === null || rate === undefined ? null : Math.round(rate * 1000) / 10);
-  const common = { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { position: "bottom" } } };
+  const common = {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: false,
+    plugins: { legend: { position: "bottom" } },
+  };
   const charts = [
     new Chart(ratesCanvas, {
       type: "bar",
       data: {
         labels: names,
         datasets: [
-          { label: t("stats.response_rate"), data: rows.map((r) => pct(r.response_rate)), backgroundColor: "#1a4fa0" },
-          { label: t("stats.resolution_rate"), data: rows.map((r) => pct(r.resolution_rate)), backgroundColor: "#2e7d32" },
-          { label: t("stats.satisfaction_rate"), data: rows.map((r) => pct(r.satisfaction_rate)), backgroundColor: "#c77700" },
+          {
+            label: t("stats.response_rate"),
+            data: rows.map((r) => pct(r.response_rate)),
+            backgroundColor: "#1a4fa0",
+          },
+          {
+            label: t("stats.resolution_rate"),
+            data: rows.map((r) => pct(r.resolution_rate)),
+            backgroundColor: "#2e7d32",
+          },
+          {
+            label: t("stats.satisfaction_rate"),
+            data: rows.map((r) => pct(r.satisfaction_rate)),
+            backgroundColor: "#c77700",
+          },
         ],
       },
       options: { ...common, scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } } } },
@@ -1895,7 +2327,14 @@ async function renderBoard(ctx) {
     mineList,
   );
   focusHeading();
-  const headers = [t("fields.number"), t("fields.category"), t("fields.content"), t("fields.skills"), t("fields.deadline"), t("actions.heading")];
+  const headers = [
+    t("fields.number"),
+    t("fields.category"),
+    t("fields.content"),
+    t("fields.skills"),
+    t("fields.deadline"),
+    t("actions.heading"),
+  ];
   const mineHeaders = [t("fields.number"), t("fields.status"), t("fields.content"), t("fields.deadline")];
 
   const claim = async (ticket, button) => {
@@ -1921,6 +2360,8 @@ async function renderBoard(ctx) {
     if (!ctx.alive) return;
     const me = state.session.member_id;
     const mine = all.data.items.filter((ticket) => ticket.member_id === me);
+    stamp(line);
+    if (!ctx.changed("orders", [posted.data.items, mine])) return;
     boardList.replaceChildren(
       posted.data.items.length
         ? table(
@@ -1937,7 +2378,15 @@ async function renderBoard(ctx) {
                 td(
                   headers[5],
                   (ticket.allowed_actions || []).includes("claim")
-                    ? el("button", { type: "button", class: "btn btn-primary", onclick: (e) => claim(ticket, e.currentTarget) }, `${label("actions", "claim")} ${ticket.number}`)
+                    ? el(
+                        "button",
+                        {
+                          type: "button",
+                          class: "btn btn-primary",
+                          onclick: (e) => claim(ticket, e.currentTarget),
+                        },
+                        `${label("actions", "claim")} ${ticket.number}`,
+                      )
                     : t("app.none"),
                 ),
               ),
@@ -1962,7 +2411,6 @@ async function renderBoard(ctx) {
           )
         : el("p", { class: "panel muted" }, t("board.mine_none")),
     );
-    stamp(line);
   };
   await load();
   ctx.every(POLL_MS, () => load().catch(() => {}));
@@ -1975,7 +2423,11 @@ async function renderLeaderboard(ctx) {
     "form",
     { class: "panel filters", role: "search" },
     period.nodes,
-    el("div", { class: "buttons" }, el("button", { type: "submit", class: "btn btn-primary" }, t("app.search"))),
+    el(
+      "div",
+      { class: "buttons" },
+      el("button", { type: "submit", class: "btn btn-primary" }, t("app.search")),
+    ),
   );
   form.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -1988,7 +2440,13 @@ async function renderLeaderboard(ctx) {
     `/v1/members${query({ sort: "-points", period_from: zonedToIso(period.from), period_to: zonedToIso(addDays(period.to, 1)), limit: 100 })}`,
   );
   if (!ctx.alive) return;
-  const headers = [t("leaderboard.rank"), t("leaderboard.name"), t("leaderboard.branch"), t("leaderboard.kind"), { text: t("leaderboard.points"), num: true }];
+  const headers = [
+    t("leaderboard.rank"),
+    t("leaderboard.name"),
+    t("leaderboard.branch"),
+    t("leaderboard.kind"),
+    { text: t("leaderboard.points"), num: true },
+  ];
   body.replaceChildren(
     data.items.length
       ? table(
