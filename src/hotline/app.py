@@ -29,6 +29,7 @@ from hotline.guard import GuardMiddleware
 from hotline.limiter import RateLimiter
 from hotline.members.router import router as members_router
 from hotline.observe import ObserveMiddleware
+from hotline.open311.router import refusal_for_path
 from hotline.open311.router import router as open311_router
 from hotline.ops import router as ops_router
 from hotline.privacy import vault
@@ -107,7 +108,11 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        GuardMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        refusals={"/open311/": refusal_for_path},
+    )
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # CORS is off unless origins are listed
         app.add_middleware(
@@ -159,6 +164,8 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     problem = {errors.PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for path, operations in doc["paths"].items():
+        if path.startswith("/open311/"):
+            continue  # GeoReport's own error format, declared by its routes
         for operation in operations.values():
             responses = operation.setdefault("responses", {})
             if path.startswith("/v1/"):

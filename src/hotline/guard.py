@@ -4,14 +4,17 @@ PostgreSQL cannot store or that is not valid Unicode (NUL, unpaired surrogates: 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotline import errors
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+Refusal = Callable[[str, errors.HotlineError], Response]
 
 
 def _bad_text(value: Any, loc: tuple[str | int, ...] = ("body",)) -> tuple[str | int, ...] | None:
@@ -40,10 +43,19 @@ def _is_json(content_type: str) -> bool:
 
 
 class GuardMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, json_prefix: str = "/v1/") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        json_prefix: str = "/v1/",
+        refusals: Mapping[str, Refusal] | None = None,
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.json_prefix = json_prefix
+        # Paths whose clients read another error format than problem+json (Open311).
+        self.refusals = dict(refusals or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +66,10 @@ class GuardMiddleware:
             if scope["method"] in _WITH_BODY:
                 receive = await self._checked_body(scope, receive)
         except errors.HotlineError as exc:
-            await errors.problem_response(exc)(scope, receive, send)
+            path: str = scope["path"]
+            refuse = next((r for p, r in self.refusals.items() if path.startswith(p)), None)
+            response = refuse(path, exc) if refuse else errors.problem_response(exc)
+            await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
