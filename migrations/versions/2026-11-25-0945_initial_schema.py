@@ -2,7 +2,7 @@
 
 Revision ID: 0001_initial
 Revises:
-Created: 2026-11-25 10:20:49.508286+00:00
+Created: 2026-11-25 11:05:09.614885+00:00
 """
 
 from collections.abc import Sequence
@@ -235,6 +235,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_timers")),
     )
     with op.batch_alter_table("timers", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_timers_callback_started",
+            ["started_at"],
+            unique=False,
+            postgresql_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
+            sqlite_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
+        )
         batch_op.create_index(
             "ix_timers_due_running",
             ["due_at"],
@@ -604,6 +611,11 @@ def downgrade() -> None:
             "ix_timers_due_running",
             postgresql_where=sa.text("state = 'running'"),
             sqlite_where=sa.text("state = 'running'"),
+        )
+        batch_op.drop_index(
+            "ix_timers_callback_started",
+            postgresql_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
+            sqlite_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
         )
 
     op.drop_table("timers")

@@ -23,6 +23,13 @@ class Timer(Base):
             postgresql_where=sa.text("state = 'running'"),
             sqlite_where=sa.text("state = 'running'"),
         ),
+        # Statistics find a period's callbacks by when they started (with their ticket).
+        sa.Index(
+            "ix_timers_callback_started",
+            "started_at",
+            postgresql_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
+            sqlite_where=sa.text("subject_type = 'ticket' AND kind = 'callback'"),
+        ),
         sa.Index(
             "ix_timers_warn_pending",
             "warn_at",
