@@ -131,3 +131,32 @@ async def test_grid_leader_registers_and_resolves_on_the_spot(api: Api) -> None:
     assert (await leader.post("/v1/tickets", {**body, "channel": "hotline"})).status_code == 403
     other = api.as_(await api.principal("member", member_id="nobody"))
     assert (await other.post("/v1/tickets", body)).status_code == 403
+
+
+async def test_stats_by_grid_roll_up_the_hierarchy(api: Api) -> None:
+    await tree(api)
+    await api.department("water")
+    await api.rule(department_code="water")
+    op = api.as_(await api.principal("operator"))
+    water = api.as_(await api.principal("department", department_code="water"))
+    # Two tickets in G1 (village V1, township T1), one in G2 (V2, T2), one at V1 itself.
+    made = [await op.ticket(topic=None, location={"grid": g}) for g in ("G1", "G1", "G2", "V1")]
+    first = made[0]  # in G1
+    await water.act(first, "accept")
+    await water.act(first, "resolve", {"result": "ok"})
+    period = {"from": "2026-11-01T00:00:00+08:00", "to": "2026-12-01T00:00:00+08:00"}
+    viewer = api.as_(await api.principal("viewer"))
+    rows = (await viewer.get("/v1/stats/by/grid", params={**period, "level": "village"})).json()[
+        "items"
+    ]
+    by = {r["key"]: r for r in rows}
+    assert by["V1"]["received"] == 3 and by["V2"]["received"] == 1
+    assert by["V1"]["resolution_rate"] == 1 / 3
+    rows = (await viewer.get("/v1/stats/by/grid", params={**period, "level": "township"})).json()[
+        "items"
+    ]
+    assert {r["key"]: r["received"] for r in rows} == {"T1": 3, "T2": 1}
+    rows = (await viewer.get("/v1/stats/by/grid", params=period)).json()["items"]
+    assert {r["key"]: r["received"] for r in rows} == {"G1": 2, "G2": 1, "V1": 1}
+    r = await viewer.get("/v1/stats/by/topic", params={**period, "level": "village"})
+    assert r.status_code == 422

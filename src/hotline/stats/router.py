@@ -13,6 +13,7 @@ from starlette.responses import Response
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.deps import ReadSession, RuntimeDep, require
+from hotline.grids.models import Level
 from hotline.jsonutil import JSONOut
 from hotline.stats import service
 from hotline.stats.schemas import Breakdown, Summary
@@ -91,11 +92,17 @@ async def breakdown(
         service.Sort | None,
         Query(description="`-score`: best score first (null scores last); `score`: worst first"),
     ] = None,
+    level: Annotated[
+        Level | None,
+        Query(description="With `grid`: roll each grid up to its ancestor at this level."),
+    ] = None,
 ) -> Response:
     """The figures of each unit by the tickets' current value of the dimension (a ticket
     without one is in the row whose `key` is null), with medians and the 考核 score."""
     weights = runtime.settings.score_weight_values
-    rows = await service.breakdown(session, cohort, dimension, weights, sort)
+    if level is not None and dimension is not service.Dimension.grid:
+        raise errors.ValidationFailed.field(["query", "level"], "only with the grid dimension")
+    rows = await service.breakdown(session, cohort, dimension, weights, sort, level)
     headers = {**NO_STORE, "Vary": "Accept"}
     if wants_csv(request.headers.get("accept")):
         headers["Content-Disposition"] = f'attachment; filename="stats-{dimension.value}.csv"'

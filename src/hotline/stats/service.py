@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
 from hotline.db import dialect_name
+from hotline.grids.models import ORDER, Grid, Level
 from hotline.routing.models import Department
 from hotline.sla import service as sla
 from hotline.sla.models import Timer
@@ -122,12 +123,36 @@ _KEYS: dict[Dimension, QueryableAttribute[Any]] = {
 }
 
 
-def _key(dimension: Dimension | None) -> sa.ColumnElement[Any]:
-    return sa.null() if dimension is None else _KEYS[dimension].expression
+Rollup = Mapping[str, str]  # a grid's code -> its ancestor's at the level rolled up to
+
+
+def _key(dimension: Dimension | None, rollup: Rollup | None = None) -> sa.ColumnElement[Any]:
+    if dimension is None:
+        return sa.null()
+    if dimension is Dimension.grid and rollup is not None:
+        # Each ticket counts for the grid's ancestor at the level (e.g. its village);
+        # a ticket in a grid above that level, or in none, is in the null row.
+        if not rollup:
+            return sa.null()
+        # Literal values: the same CASE stands in the SELECT and the GROUP BY, and
+        # PostgreSQL matches them only when no bound parameters differ between the two.
+        whens = {
+            sa.literal(code, sa.String, literal_execute=True): sa.literal(
+                top, sa.String, literal_execute=True
+            )
+            for code, top in rollup.items()
+        }
+        return sa.case(whens, value=Ticket.grid_code, else_=sa.null())
+    return _KEYS[dimension].expression
 
 
 def _scoped(
-    stmt: sa.Select[Any], period: Period, dimension: Dimension | None, *, group: bool = True
+    stmt: sa.Select[Any],
+    period: Period,
+    dimension: Dimension | None,
+    *,
+    group: bool = True,
+    rollup: Rollup | None = None,
 ) -> sa.Select[Any]:
     """``stmt`` (which selects from tickets) limited to the cohort, grouped by the key."""
     if dimension is Dimension.platform:
@@ -140,7 +165,7 @@ def _scoped(
     if period.department_code is not None:
         stmt = stmt.where(Ticket.department_code == period.department_code)
     if group and dimension is not None:
-        stmt = stmt.group_by(_key(dimension))
+        stmt = stmt.group_by(_key(dimension, rollup))
     return stmt
 
 
@@ -166,7 +191,10 @@ def _callback_of_ticket(period: Period) -> sa.ColumnElement[bool]:
 
 
 async def _counts(
-    session: AsyncSession, period: Period, dimension: Dimension | None
+    session: AsyncSession,
+    period: Period,
+    dimension: Dimension | None,
+    rollup: Rollup | None = None,
 ) -> dict[str | None, _Counts]:
     """The counts of each key, in one pass over the cohort and its callback timers."""
     # A callback met after its due time counts against the rate like a breach: it
@@ -174,7 +202,7 @@ async def _counts(
     on_time = sa.and_(Timer.state == sla.MET, Timer.met_at <= Timer.due_at)
     stmt = _scoped(
         sa.select(
-            _key(dimension).label("key"),
+            _key(dimension, rollup).label("key"),
             sa.func.count(),
             _count(Ticket.status.in_(DONE)),
             _count(Ticket.status == Status.closed.value),
@@ -189,13 +217,16 @@ async def _counts(
         .outerjoin(Timer, _callback_of_ticket(period)),
         period,
         dimension,
+        rollup=rollup,
     )
     return {k: _Counts(*numbers) for k, *numbers in await session.execute(stmt)}
 
 
-def _durations(period: Period, dimension: Dimension) -> sa.CompoundSelect[Any]:
+def _durations(
+    period: Period, dimension: Dimension, rollup: Rollup | None = None
+) -> sa.CompoundSelect[Any]:
     """``(key, measure, start, end)`` for each met callback and each resolution that stands."""
-    key = _key(dimension).label("key")
+    key = _key(dimension, rollup).label("key")
     callback = _scoped(
         sa.select(
             key,
@@ -209,6 +240,7 @@ def _durations(period: Period, dimension: Dimension) -> sa.CompoundSelect[Any]:
         period,
         dimension,
         group=False,
+        rollup=rollup,
     )
     # The latest 办结 of a ticket that is resolved or closed now is the one that stands
     # (an earlier one was undone by a dissatisfied review or a reopen). Events cover
@@ -230,6 +262,7 @@ def _durations(period: Period, dimension: Dimension) -> sa.CompoundSelect[Any]:
         period,
         dimension,
         group=False,
+        rollup=rollup,
     )
     return sa.union_all(callback, resolution)
 
@@ -302,11 +335,15 @@ async def breakdown(
     dimension: Dimension,
     weights: Sequence[float] = DEFAULT_SCORE_WEIGHTS,
     sort: Sort | None = None,
+    level: Level | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per value of ``dimension`` among the cohort, by key (nulls last) or by score."""
+    """One row per value of ``dimension`` among the cohort, by key (nulls last) or by score;
+    with ``level``, grids count under their ancestors at that level."""
     await _snapshot(session)
-    counts = await _counts(session, period, dimension)
-    medians = await _median_hours(session, _durations(period, dimension)) if counts else {}
+    rollup = await grid_rollup(session, level) if level is not None else None
+    counts = await _counts(session, period, dimension, rollup)
+    durations = _durations(period, dimension, rollup)
+    medians = await _median_hours(session, durations) if counts else {}
     rows = []
     for k, c in counts.items():
         figures = c.figures()
@@ -326,3 +363,14 @@ async def breakdown(
         # Stable sort on the key order above: equal scores stay by key, nulls last.
         rows.sort(key=lambda r: (r["score"] is None, sign * (r["score"] or 0.0)))
     return rows
+
+
+async def grid_rollup(session: AsyncSession, level: Level) -> dict[str, str]:
+    """Every grid at or below ``level`` mapped to its ancestor at ``level``."""
+    depth = ORDER.index(level)
+    rollup = {}
+    for code, path in await session.execute(sa.select(Grid.code, Grid.path)):
+        lineage = path.strip("/").split("/")
+        if len(lineage) > depth:
+            rollup[code] = lineage[depth]
+    return rollup
