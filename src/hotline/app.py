@@ -151,6 +151,29 @@ def create_app(
     return app
 
 
+def _common_problems(path: str, method: str) -> list[tuple[str, str]]:
+    """What any route of this kind may answer besides its own: authentication, scope,
+    roles, validation and rate limits on the API; the input guard on bodies."""
+    if path.startswith("/console/session"):
+        return [("401", "The token is unknown, revoked or expired"), ("422", "Validation failed")]
+    if not path.startswith("/v1/"):
+        return []
+    common = [
+        ("401", "No valid bearer token"),
+        ("403", "The role may not do this"),
+        ("404", "No such resource within the caller's scope"),
+        ("422", "Validation failed"),
+        ("429", "Rate limit reached (see Retry-After)"),
+    ]
+    if method in ("post", "put", "patch"):
+        common += [
+            ("409", "Conflicts with the current state"),
+            ("413", "Body too large"),
+            ("415", "Not JSON"),
+        ]
+    return common
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the action bodies the action routes reference."""
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
@@ -166,12 +189,10 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for path, operations in doc["paths"].items():
         if path.startswith("/open311/"):
             continue  # GeoReport's own error format, declared by its routes
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
-            if path.startswith("/v1/"):
-                # Every API route authenticates and validates its query.
-                responses.setdefault("401", {"description": "No valid bearer token"})
-                responses.setdefault("422", {"description": "Validation failed"})
+            for code, description in _common_problems(path, method):
+                responses.setdefault(code, {"description": description})
             for code, response in responses.items():
                 if code.isdigit() and int(code) >= 400:
                     response["content"] = problem

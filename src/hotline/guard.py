@@ -108,7 +108,9 @@ class GuardMiddleware:
                 )
             try:
                 parsed = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
+            except UnicodeDecodeError:
+                raise errors.ValidationFailed.field(["body"], "is not UTF-8") from None
+            except ValueError:
                 parsed = None  # malformed JSON: the route answers 422 for it
             where = _bad_text(parsed)
             if where:
