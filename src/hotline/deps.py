@@ -19,7 +19,7 @@ from hotline.jsonutil import JSONOut, plain
 from hotline.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import errors
+from hotline.db import cached, invalidate
 from hotline.grids.models import ORDER, Grid, Level
 from hotline.members.models import Member
 from hotline.tickets.schemas import Body, Code
@@ -106,6 +107,7 @@ async def create(session: AsyncSession, body: GridCreate, now: datetime) -> Grid
     )
     session.add(grid)
     await session.flush()
+    invalidate(session)
     return grid
 
 
@@ -141,24 +143,32 @@ async def patch(session: AsyncSession, code: str, body: GridPatch, now: datetime
         grid.parent_code = body.parent_code
     grid.updated_at = now
     await session.flush()
+    invalidate(session)
     return grid
 
 
-async def any_registered(session: AsyncSession) -> bool:
-    return (await session.scalar(sa.select(Grid.code).limit(1))) is not None
+async def _paths(session: AsyncSession) -> dict[str, str]:
+    rows = await session.execute(sa.select(Grid.code, Grid.path))
+    return {row.code: row.path for row in rows}
+
+
+async def paths(session: AsyncSession) -> dict[str, str]:
+    """Every grid's path, through the per-process reference cache (read on every intake)."""
+    return await cached(session, "grid_paths", lambda: _paths(session))
 
 
 async def lineage(session: AsyncSession, code: str | None) -> tuple[str, ...]:
     """The grid and its ancestors, for routing; just the code when grids are not registered."""
     if code is None:
         return ()
-    grid = await session.get(Grid, code)
-    return lineage_of(grid) if grid is not None else (code,)
+    path = (await paths(session)).get(code)
+    return tuple(reversed(path.strip("/").split("/"))) if path else (code,)
 
 
 async def check_known(session: AsyncSession, code: str | None, loc: Sequence[str | int]) -> None:
     """Once grids are registered, a location must name one (422 on ``loc``)."""
-    if code is not None and await session.get(Grid, code) is None and await any_registered(session):
+    known = await paths(session)
+    if code is not None and known and code not in known:
         raise errors.ValidationFailed.field(loc, f"unknown grid {code!r}")
 
 

@@ -49,10 +49,18 @@ class Intake:
         return routing.Facts(self.kind, self.category, self.topic, self.urgency, lineage)
 
 
-async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
-    """YYYYMMDD and the day's sequence (at least 4 digits), from a per-day counter row."""
-    day = now.astimezone(ZoneInfo(tz)).date()
-    insert = postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+async def next_number(session: AsyncSession, runtime: Runtime, now: datetime) -> str:
+    """YYYYMMDD and the day's sequence (at least 4 digits), from a per-day counter row.
+
+    On PostgreSQL the counter is taken in its own short transaction: held until the
+    create commits, the day's row would let only one create run at a time across every
+    process. A create that then fails leaves a gap in the day's numbers, never a
+    duplicate. SQLite runs one writer at a time anyway, so there it stays in the create's
+    transaction.
+    """
+    day = now.astimezone(ZoneInfo(runtime.settings.timezone)).date()
+    postgres = dialect_name(session) == "postgresql"
+    insert = postgresql.insert if postgres else sqlite.insert
     stmt = (
         insert(TicketCounter)
         .values(day=day, last=1)
@@ -61,7 +69,11 @@ async def next_number(session: AsyncSession, now: datetime, tz: str) -> str:
         )
         .returning(TicketCounter.last)
     )
-    seq = (await session.execute(stmt)).scalar_one()
+    if postgres:
+        async with runtime.db.write_engine.begin() as conn:
+            seq = (await conn.execute(stmt)).scalar_one()
+    else:
+        seq = (await session.execute(stmt)).scalar_one()
     return f"{day:%Y%m%d}{seq:04d}"
 
 
@@ -98,7 +110,7 @@ async def open_ticket(
     )
     ticket = Ticket(
         id=uuid.uuid4(),
-        number=await next_number(session, now, runtime.settings.timezone),
+        number=await next_number(session, runtime, now),
         kind=intake.kind,
         channel=intake.channel,
         category=intake.category,
