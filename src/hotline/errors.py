@@ -196,6 +196,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's only 400: a body it could not parse. Malformed JSON is 422 here.
+            detail = str(exc.detail)
+            return problem_response(ValidationFailed(detail, [{"loc": ["body"], "msg": detail}]))
         cls = _STATUS_ERRORS.get(exc.status_code)
         if cls is None:
             error = HotlineError(str(exc.detail))

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from pydantic import AwareDatetime, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -19,7 +19,7 @@ from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.routing.service import require_department
-from hotline.tickets.schemas import Body, Code
+from hotline.tickets.schemas import Body, Code, Instant
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"], dependencies=[require()])
 
@@ -29,7 +29,7 @@ class PrincipalCreate(Body):
     role: Role
     department_code: Code | None = None
     member_id: Code | None = None
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
     @model_validator(mode="after")
     def _scope(self) -> PrincipalCreate:
@@ -66,7 +66,7 @@ class PrincipalPage(BaseModel):
 
 
 class TokenCreate(Body):
-    expires_at: AwareDatetime | None = None
+    expires_at: Instant | None = None
 
 
 class TokenCreated(BaseModel):

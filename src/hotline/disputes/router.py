@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -23,6 +23,8 @@ from hotline.disputes.transitions import DISPUTES
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.runtime import Runtime
+from hotline.tickets.change import touch
+from hotline.tickets.schemas import Instant
 from hotline.tickets.scope import find_visible
 
 router = APIRouter(tags=["disputes"])
@@ -86,11 +88,12 @@ async def create_dispute(
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         source = None
         if body.source_ticket_id is not None:
-            source = await find_visible(session, actor, body.source_ticket_id)
+            source = await find_visible(session, actor, body.source_ticket_id, for_update=True)
             if source is None:
                 raise errors.ValidationFailed.field(
                     ["body", "source_ticket_id"], "not a ticket you can see"
                 )
+            touch(source, runtime.clock.now())  # its dispute_ids lists this one now
         dispute = await service.create(session, runtime, actor, body, body.grid, source=source)
         out = (await service.render(session, actor, [dispute]))[0]
         return 201, out, {"ETag": f'"{dispute.version}"'}
@@ -131,10 +134,10 @@ async def list_disputes(
     status: Status | None = None,
     grid: str | None = Query(default=None, max_length=64, description="In or below this grid."),
     level: Literal["village", "township"] | None = None,
-    opened_from: AwareDatetime | None = None,
-    opened_to: AwareDatetime | None = None,
-    closed_from: AwareDatetime | None = None,
-    closed_to: AwareDatetime | None = None,
+    opened_from: Instant | None = None,
+    opened_to: Instant | None = None,
+    closed_from: Instant | None = None,
+    closed_to: Instant | None = None,
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
     accept: Annotated[str | None, Header()] = None,
@@ -194,8 +197,8 @@ async def dispute_stats(
     kind: str | None = Query(default=None, max_length=64),
     grid: str | None = Query(default=None, max_length=64),
     level: Literal["village", "township"] | None = None,
-    opened_from: AwareDatetime | None = Query(default=None, alias="from"),
-    opened_to: AwareDatetime | None = Query(default=None, alias="to"),
+    opened_from: Instant | None = Query(default=None, alias="from"),
+    opened_to: Instant | None = Query(default=None, alias="to"),
 ) -> Response:
     """Counts by kind and status, the share closed off (销号), the share settled at village
     level (小事不出村) and the median days to 销号."""

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from hotline.privacy import phones
 from hotline.sla.calendar import DurationError, SlaDuration
-from hotline.tickets.schemas import Body, Code, Note
+from hotline.tickets.schemas import Body, Code, Instant, Note
 
 
 class PartyIn(Body):
@@ -27,7 +27,7 @@ class DisputeFields(Body):
     kind: Code
     parties: list[PartyIn] = Field(min_length=1, max_length=20)
     summary: str = Field(min_length=1, max_length=5000)
-    next_review_at: AwareDatetime | None = None
+    next_review_at: Instant | None = None
 
 
 class DisputeCreate(DisputeFields):
@@ -43,7 +43,7 @@ class OpenDisputeBody(DisputeFields):
 
 class StepBody(Body):
     note: Note
-    next_review_at: AwareDatetime | None = None
+    next_review_at: Instant | None = None
 
 
 class ReferDisputeBody(StepBody):

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -17,6 +16,7 @@ from hotline.members import service
 from hotline.members.models import Member
 from hotline.members.schemas import MemberCreate, MemberOut, MemberPage, MemberPatch, PointsLedger
 from hotline.privacy import audit
+from hotline.tickets.schemas import Instant
 
 READERS = (Role.operator, Role.supervisor, Role.viewer, Role.member, Role.department)
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[require(*READERS)])
@@ -51,8 +51,8 @@ async def list_members(
     sort: Literal["-points"] | None = Query(
         default=None, description="-points: the leaderboard of points earned in the period"
     ),
-    period_from: AwareDatetime | None = None,
-    period_to: AwareDatetime | None = None,
+    period_from: Instant | None = None,
+    period_to: Instant | None = None,
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
 ) -> Response:

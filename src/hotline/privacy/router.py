@@ -7,7 +7,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from hotline import errors, pagination
@@ -15,6 +15,7 @@ from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
+from hotline.tickets.schemas import Instant
 from hotline.tickets.scope import get_visible, parse_id
 
 router = APIRouter(tags=["privacy"])
@@ -88,8 +89,8 @@ async def list_audit(
     principal_id: str | None = Query(default=None, max_length=64),
     subject_type: str | None = Query(default=None, max_length=40),
     subject_id: str | None = Query(default=None, max_length=64),
-    at_from: AwareDatetime | None = Query(default=None, alias="from"),
-    at_to: AwareDatetime | None = Query(default=None, alias="to"),
+    at_from: Instant | None = Query(default=None, alias="from"),
+    at_to: Instant | None = Query(default=None, alias="to"),
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
 ) -> Response:

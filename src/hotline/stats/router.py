@@ -7,7 +7,6 @@ import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime
 from starlette.responses import Response
 
 from hotline import errors
@@ -17,6 +16,7 @@ from hotline.grids.models import Level
 from hotline.jsonutil import JSONOut
 from hotline.stats import service
 from hotline.stats.schemas import Breakdown, Summary
+from hotline.tickets.schemas import Instant
 
 router = APIRouter(
     prefix="/v1/stats",
@@ -35,7 +35,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def period(
     start: Annotated[
-        AwareDatetime,
+        Instant,
         Query(
             alias="from",
             description="Start of the period, inclusive (RFC 3339 with an offset)",
@@ -43,7 +43,7 @@ def period(
         ),
     ],
     end: Annotated[
-        AwareDatetime,
+        Instant,
         Query(
             alias="to",
             description="End of the period, exclusive (RFC 3339 with an offset)",

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
@@ -21,6 +20,7 @@ from hotline.privacy import phones
 from hotline.runtime import Runtime
 from hotline.tickets import schemas as s
 from hotline.tickets import scope, service
+from hotline.tickets.schemas import Instant
 from hotline.tickets.transitions import TICKETS
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -72,10 +72,10 @@ async def list_tickets(
     department_code: str | None = Query(default=None, max_length=64),
     overdue: bool | None = None,
     supervised: bool | None = None,
-    created_from: AwareDatetime | None = None,
-    created_to: AwareDatetime | None = None,
+    created_from: Instant | None = None,
+    created_to: Instant | None = None,
     q: str | None = Query(default=None, max_length=200),
-    updated_since: AwareDatetime | None = None,
+    updated_since: Instant | None = None,
     caller_phone: str | None = Query(default=None, max_length=32),
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,

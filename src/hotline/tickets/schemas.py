@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from hotline.privacy import phones
 
@@ -69,6 +77,16 @@ class Satisfaction(StrEnum):
     basically_satisfied = "basically_satisfied"
     dissatisfied = "dissatisfied"
 
+
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of dates this service keeps") from None
+
+
+# An RFC 3339 instant with an offset, kept in UTC (an offset-less time is refused).
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
 
 Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 Note = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -150,7 +168,7 @@ class CallbackBody(Body):
 
 
 class ExtensionRequestBody(Body):
-    until: AwareDatetime
+    until: Instant
     reason: Note
 
 

@@ -21,7 +21,7 @@ from hotline.routing import service as routing
 from hotline.sla.service import Sla
 from hotline.supervision import service as supervision
 from hotline.tickets import schemas as s
-from hotline.tickets.change import Change, record
+from hotline.tickets.change import Change, record, touch
 from hotline.tickets.intake import Intake, hand_to, open_ticket, start_work_clocks
 from hotline.tickets.models import Ticket
 from hotline.tickets.scope import find_visible
@@ -324,12 +324,13 @@ async def reopen(change: Change) -> None:
 
 async def merge(change: Change) -> None:
     body = cast(s.MergeBody, change.body)
-    target = await find_visible(change.session, change.actor, body.into)
+    target = await find_visible(change.session, change.actor, body.into, for_update=True)
     if target is None or target.id == change.ticket.id or target.status not in OPEN:
         raise errors.ValidationFailed.field(
             ["body", "into"], "must be another open ticket you can see"
         )
     change.ticket.merged_into = target.id
+    touch(target, change.now)  # its merged_ids changed: a new version
     change.timers.cancel()
     change.data = {"into": str(target.id), "into_number": target.number}
     case = await supervision.open_case(change.session, ticket_id=change.ticket.id)
