@@ -37,6 +37,9 @@ from hotline.webhooks.models import WebhookSubscription
 
 log = structlog.get_logger(__name__)
 BATCH = 100
+# Written into the SQL, not bound: the partial indexes are "WHERE state = 'running'", and
+# PostgreSQL matches a generic plan to them only when the condition says so literally.
+_RUNNING_LITERAL: sa.ColumnElement[str] = sa.literal_column(f"'{RUNNING}'", sa.String)
 UNRESOLVED = frozenset(OPEN_STATUSES) - {Status.resolved}
 
 
@@ -82,7 +85,9 @@ async def _due(
     without locks through the partial indexes; the caller locks and re-checks."""
     rows = await session.scalars(
         sa.select(Timer.subject_id)
-        .where(Timer.state == RUNNING, when <= now, Timer.subject_type == subject_type, *more)
+        .where(
+            Timer.state == _RUNNING_LITERAL, when <= now, Timer.subject_type == subject_type, *more
+        )
         .order_by(when)
         .limit(limit)
     )

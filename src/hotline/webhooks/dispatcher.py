@@ -125,7 +125,9 @@ class Dispatcher:
                 await session.scalars(
                     sa.select(WebhookDelivery)
                     .where(
-                        WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now
+                        # Literal, so that a generic plan still matches the partial index.
+                        WebhookDelivery.status == sa.literal_column(f"'{PENDING}'", sa.String),
+                        WebhookDelivery.next_attempt_at <= now,
                     )
                     .order_by(WebhookDelivery.next_attempt_at)
                     .limit(limit)
