@@ -20,7 +20,7 @@ from hotline.auth.router import router as principals_router
 from hotline.clock import Clock, SystemClock
 from hotline.config import Settings
 from hotline.console.router import router as console_router
-from hotline.db import Database
+from hotline.db import Database, lock_key, xact_lock
 from hotline.disputes import service as disputes
 from hotline.disputes.router import router as disputes_router
 from hotline.disputes.transitions import DISPUTES
@@ -68,6 +68,9 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
         limiter=RateLimiter(settings.rate_limit, settings.rate_limit_storage),
     )
     async with db.transaction() as session:
+        # Replicas starting together seed the same rows: one at a time, the others then
+        # find them there.
+        await xact_lock(session, lock_key("hotline", "start-up"))
         runtime.calendar_seen = await sla.load_calendar(session, runtime.calendar)
         await disputes.ensure_default_kinds(session, clock.now())
         if settings.bootstrap_token:

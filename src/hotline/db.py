@@ -200,6 +200,12 @@ async def try_xact_lock(session: AsyncSession, key: int) -> bool:
     return bool(result.scalar_one())
 
 
+async def xact_lock(session: AsyncSession, key: int) -> None:
+    """Wait for a transaction-scoped advisory lock (SQLite's writer lock serialises already)."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+
+
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
