@@ -161,6 +161,11 @@ def stays(status: str, action: str) -> bool:
     return t is None or t.to is None
 
 
+def movable(ticket: Model, people: list[Who]) -> bool:
+    """Whether someone may still take an action that changes the ticket's status."""
+    return any(not stays(ticket.status, a) for w in people for a in allowed(ticket, w))
+
+
 def effect_refuses(
     ticket: Model, who: Who, action: str, body: dict[str, Any], tickets: list[Model]
 ) -> bool:
@@ -292,8 +297,8 @@ def machine_class(
 
         @rule(data=st.data())
         def act(self, data: st.DataObject) -> None:
-            # Mostly the ticket of the last step, else an open one: runs go deep that way.
-            live = [t for t in self.tickets if t.status in OPEN]
+            # Mostly the ticket of the last step, else one that can still move: runs go deep.
+            live = [t for t in self.tickets if movable(t, people)]
             if self.last in live and data.draw(st.booleans(), label="same ticket"):
                 ticket = self.last
             else:
