@@ -1,4 +1,4 @@
-"""What the fuzzers found in src: the exact requests, asserting API.md; each fails until fixed."""
+"""What the fuzzers found in src: the exact requests, asserting API.md (all fixed since)."""
 
 from __future__ import annotations
 
@@ -16,10 +16,9 @@ def declared(env: Env, method: str, path: str) -> set[str]:
 
 
 async def test_bug1_a_body_that_is_not_utf8_is_malformed_json_422(api: Api) -> None:
-    """BUG-1 (fixed in 434fab4 for /v1, still open for the console's sign-in). API.md:
+    """BUG-1 (fixed in 434fab4 for /v1, in fcff8ff for the console's sign-in). API.md:
     "Malformed JSON ... is 422 too". A body that is not UTF-8 is malformed JSON, yet
-    routes whose body FastAPI parses answered 400 "There was an error parsing the body";
-    POST /console/session still does (its document declares 200, 401 and 422)."""
+    routes whose body FastAPI parses answered 400 "There was an error parsing the body"."""
     for path in ("/v1/departments", "/console/session"):
         r = await api.post(path, content=b"\xff", headers={"Content-Type": "application/json"})
         assert r.headers["content-type"] == PROBLEM_JSON
@@ -30,7 +29,7 @@ async def test_bug1_a_body_that_is_not_utf8_is_malformed_json_422(api: Api) -> N
 
 
 async def test_bug2_openapi_declares_the_statuses_the_service_answers(api: Api, env: Env) -> None:
-    """BUG-2 (fixed in 434fab4; kept against regressions). API.md: openapi.json is "the
+    """BUG-2 (fixed in 434fab4). API.md: openapi.json is "the
     full, generated description". Outside the ticket routes, operations declared only 2xx,
     401 and 422, though they answer 404 for an unknown id, 409 for a duplicate, 403 to a
     role without the right."""
@@ -74,9 +73,9 @@ async def test_bug2_openapi_declares_the_statuses_the_service_answers(api: Api, 
 
 
 async def test_bug3_a_merge_bumps_the_version_of_the_ticket_merged_into(api: Api) -> None:
-    """BUG-3 (found by test_stateful.py). API.md: "Every change to the ticket as returned
-    ... increments `version`". A merge adds the merged ticket to the target's
-    `merged_ids` but leaves the target's version (and so its ETag) as it was."""
+    """BUG-3 (found by test_stateful.py; fixed in fcff8ff). API.md: "Every change to the
+    ticket as returned ... increments `version`". A merge added the merged ticket to the
+    target's `merged_ids` but left the target's version (and so its ETag) as it was."""
     operator = api.as_(await api.principal("operator"))
     original = await operator.ticket(topic="noise")
     duplicate = await operator.ticket(topic="noise")
@@ -90,10 +89,10 @@ async def test_bug3_a_merge_bumps_the_version_of_the_ticket_merged_into(api: Api
 async def test_bug4_a_time_filter_at_the_edge_of_the_calendar_is_no_server_error(
     api: Api,
 ) -> None:
-    """BUG-4. `0001-01-01T00:00:00+01:00` is a valid RFC 3339 time with an offset, but its
-    UTC instant is in year 0: every time filter answers 500 (OverflowError when the
-    database binds it), on both databases. A 5xx is never a contract answer; the
-    service should answer 422 (a validation problem) or simply filter."""
+    """BUG-4 (fixed in fcff8ff). `0001-01-01T00:00:00+01:00` is a valid RFC 3339 time with
+    an offset, but its UTC instant is in year 0: every time filter answered 500
+    (OverflowError when the database binds it), on both databases. A 5xx is never a
+    contract answer: 422 (a validation problem), or simply filtering, is."""
     for path, params in (
         ("/v1/tickets", {"created_from": "0001-01-01T00:00:00+01:00"}),
         ("/v1/tickets", {"updated_since": "0001-01-01T00:00:00+01:00"}),
