@@ -14,8 +14,9 @@ What it measures, on a throw-away PostgreSQL database of its own:
   end (target: 10,000 breaches in <= 10 s, i.e. >= 1,000 breaches/s, scaled to ``--due``),
   and the result is checked with SQL: one ``ticket.sla_breached`` event, one supervision
   case and one ``supervision.opened`` event per due timer, no running timer left due;
-* the SQL the breach wave sent (statements, round trips per ticket, time waiting on the
-  database versus time in Python), from SQLAlchemy cursor events;
+* the SQL the idle sweeps and the breach wave sent (statements, per ticket, time waiting
+  on the database versus time elsewhere), from SQLAlchemy cursor events;
+* the idle sweep again after the wave (information: no target);
 * ``EXPLAIN (ANALYZE, BUFFERS)`` of the sweeper's candidate query, captured from the
   sweep itself and replayed as a prepared statement, once with the values bound (the
   custom plan the sweeper gets) and once as the generic plan; the custom plan must use
@@ -29,6 +30,8 @@ Run it from the repository root, after ``pip install -e .``::
     .venv/bin/python bench/sweeper.py                          # 500,000 tickets, 10,000 due
     .venv/bin/python bench/sweeper.py --tickets 20000 --due 1000
     .venv/bin/python bench/sweeper.py --keep --profile /tmp/breach.prof
+
+Figures and what they show are in bench/README.md (section "Sweeper").
 
 Exit code 0 when both targets pass, 1 when one fails or the check finds a wrong count,
 130 when interrupted. The database (``hotline_bench_<random>``) is dropped at the end,
@@ -509,12 +512,14 @@ class Idle:
         return statistics.quantiles(self.samples_ms, n=20, method="inclusive")[18]
 
 
-async def measure_idle(runtime: Runtime, now: datetime, runs: int) -> Idle:
-    """Two untimed warm-up sweeps (the first opens the connection), then ``runs`` timed."""
+async def measure_idle(runtime: Runtime, now: datetime, runs: int, trace: SqlTrace) -> Idle:
+    """Two untimed warm-up sweeps (the first opens the connection), then ``runs`` timed;
+    ``trace`` holds the timed sweeps' statements."""
     start = time.perf_counter()
     report = await sweep(runtime, now)
     cold_ms = (time.perf_counter() - start) * 1000
     await sweep(runtime, now)
+    trace.reset()
     samples = []
     for _ in range(runs):
         start = time.perf_counter()
@@ -622,6 +627,19 @@ def print_plan(title: str, plan: str) -> None:
         say("    " + line)
 
 
+def print_idle_sql(trace: SqlTrace, idle: Idle) -> None:
+    runs = len(idle.samples_ms)
+    waiting = trace.total_seconds * 1000 / runs
+    say(
+        f"  per idle sweep: {trace.total_calls / runs:.0f} statements in "
+        f"{trace.commits / runs:.0f} transactions, {waiting:.2f} ms waiting on the database "
+        f"(the rest of the median, {max(idle.median - waiting, 0):.2f} ms: pool checkout and "
+        "pre-ping, BEGIN/COMMIT, SQLAlchemy, asyncio)"
+    )
+    for kind, count in trace.calls.most_common():
+        say(f"    {kind:<34} {trace.seconds[kind] / count * 1000:>7.3f} ms each")
+
+
 def print_sql(breach: Breach, tickets: int) -> None:
     total_calls = sum(breach.sql_calls.values())
     total_s = sum(breach.sql_seconds.values())
@@ -655,13 +673,12 @@ async def run(opts: Options, name: str) -> int:
         seed_s = await seed(engine, opts, now)
 
         say(f"idle sweeps: 2 warm-up + {opts.idle_runs} timed, nothing due ...")
-        idle = await measure_idle(runtime, now, opts.idle_runs)
-        idle_calls = trace.total_calls
+        idle = await measure_idle(runtime, now, opts.idle_runs, trace)
         say(
             f"  min {idle.min:.2f} ms, median {idle.median:.2f} ms, p95 {idle.p95:.2f} ms "
-            f"(first, cold: {idle.cold_ms:.1f} ms); "
-            f"{idle_calls / (opts.idle_runs + 2):.0f} statements per sweep"
+            f"(first, cold: {idle.cold_ms:.1f} ms)"
         )
+        print_idle_sql(trace, idle)
 
         if trace.candidate is None:
             raise RuntimeError("the sweeper's candidate query was not seen")
@@ -705,8 +722,9 @@ async def run(opts: Options, name: str) -> int:
             )
 
         say("idle sweeps again, after the breach wave ...")
-        after = await measure_idle(runtime, now, opts.idle_runs)
+        after = await measure_idle(runtime, now, opts.idle_runs, trace)
         say(f"  min {after.min:.2f} ms, median {after.median:.2f} ms, p95 {after.p95:.2f} ms")
+        print_idle_sql(trace, after)
     finally:
         await runtime.db.dispose()
         await engine.dispose()
