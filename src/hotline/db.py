@@ -206,6 +206,15 @@ async def xact_lock(session: AsyncSession, key: int) -> None:
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
+def inline(value: str) -> sa.ColumnElement[str]:
+    """A constant written into the SQL rather than bound: a partial index
+    (``WHERE state = 'running'``) serves only queries that say so literally, and
+    PostgreSQL's generic plans see bound parameters as unknown."""
+    if "'" in value:
+        raise ValueError("inline() takes plain codes only")
+    return sa.literal_column(f"'{value}'", sa.String)
+
+
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 

@@ -22,6 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import SYSTEM
+from hotline.db import inline
 from hotline.disputes import service as disputes
 from hotline.disputes.models import Dispute
 from hotline.runtime import Runtime
@@ -37,9 +38,6 @@ from hotline.webhooks.models import WebhookSubscription
 
 log = structlog.get_logger(__name__)
 BATCH = 100
-# Written into the SQL, not bound: the partial indexes are "WHERE state = 'running'", and
-# PostgreSQL matches a generic plan to them only when the condition says so literally.
-_RUNNING_LITERAL: sa.ColumnElement[str] = sa.literal_column(f"'{RUNNING}'", sa.String)
 UNRESOLVED = frozenset(OPEN_STATUSES) - {Status.resolved}
 
 
@@ -86,7 +84,7 @@ async def _due(
     rows = await session.scalars(
         sa.select(Timer.subject_id)
         .where(
-            Timer.state == _RUNNING_LITERAL, when <= now, Timer.subject_type == subject_type, *more
+            Timer.state == inline(RUNNING), when <= now, Timer.subject_type == subject_type, *more
         )
         .order_by(when)
         .limit(limit)
@@ -282,7 +280,7 @@ async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) ->
             await session.execute(
                 sa.select(Supervision.id, Supervision.ticket_id)
                 .where(
-                    Supervision.status == supervision.OPEN,
+                    Supervision.status == inline(supervision.OPEN),
                     Supervision.escalate_at <= now,
                     Supervision.ticket_id.is_not(None),
                 )

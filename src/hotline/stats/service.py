@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute
 
-from hotline.db import dialect_name
+from hotline.db import dialect_name, inline
 from hotline.grids.models import ORDER, Grid, Level
 from hotline.routing.models import Department
 from hotline.sla import service as sla
@@ -50,8 +50,8 @@ Sort = Literal["-score", "score"]
 
 # Inlined rather than bound: an index on callback timers alone (partial, WHERE kind =
 # 'callback') serves only queries that say so literally (SQLite; PostgreSQL's generic plans).
-TICKET: sa.ColumnElement[str] = sa.literal_column("'ticket'", sa.String)
-CALLBACK: sa.ColumnElement[str] = sa.literal_column("'callback'", sa.String)
+TICKET = inline("ticket")
+CALLBACK = inline("callback")
 
 
 class Dimension(StrEnum):

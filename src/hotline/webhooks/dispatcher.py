@@ -26,7 +26,7 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from hotline import jsonutil
-from hotline.db import invalidate
+from hotline.db import inline, invalidate
 from hotline.runtime import Runtime
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
@@ -125,8 +125,7 @@ class Dispatcher:
                 await session.scalars(
                     sa.select(WebhookDelivery)
                     .where(
-                        # Literal, so that a generic plan still matches the partial index.
-                        WebhookDelivery.status == sa.literal_column(f"'{PENDING}'", sa.String),
+                        WebhookDelivery.status == inline(PENDING),
                         WebhookDelivery.next_attempt_at <= now,
                     )
                     .order_by(WebhookDelivery.next_attempt_at)
