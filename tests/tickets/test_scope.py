@@ -10,6 +10,7 @@ import httpx
 from hotline.tickets.transitions import TICKETS
 
 from conftest import Api, Env
+from test_transitions import sample_body
 
 NOT_FOUND = "urn:hotline:problem:not-found"
 FORBIDDEN = "urn:hotline:problem:forbidden"
@@ -51,31 +52,6 @@ async def ids(who: Api, **params: Any) -> list[str]:
     return [t["id"] for t in r.json()["items"]]
 
 
-def valid_body(action: str) -> dict[str, Any]:
-    """Any body the action's model accepts: scope (404) is decided before the body anyway."""
-    bodies: dict[str, dict[str, Any]] = {
-        "dispatch": {"department_code": "roads"},
-        "return": {"reason": "x"},
-        "reject_return": {"note": "x"},
-        "callback": {"outcome": "reached"},
-        "request_extension": {"until": "2027-01-01T00:00:00+08:00", "reason": "x"},
-        "resolve": {"result": "x"},
-        "review": {"satisfaction": "satisfied", "resolved": True},
-        "reopen": {"reason": "x"},
-        "merge": {"into": UNKNOWN_ID},
-        "discard": {"reason": "x"},
-        "refer": {"department_code": "roads", "note": "x"},
-        "supervise": {"note": "x"},
-        "open_dispute": {
-            "kind": "neighbours",
-            "parties": [{"name": "x", "role": "x"}],
-            "summary": "x",
-        },
-        "comment": {"note": "x"},
-    }
-    return bodies.get(action, {})
-
-
 async def test_department_cannot_see_or_act_on_another_departments_ticket(api: Api) -> None:
     p = await setup(api)
     theirs = await p["op"].ticket(content="幸福路自来水管爆裂 unique-7731")
@@ -93,7 +69,7 @@ async def test_department_cannot_see_or_act_on_another_departments_ticket(api: A
     problem(await roads.get(f"/v1/tickets/{theirs['id']}/events"), 404, NOT_FOUND)
     for action in TICKETS.actions:
         url = f"/v1/tickets/{theirs['id']}/actions/{action}"
-        problem(await roads.post(url, valid_body(action)), 404, NOT_FOUND)
+        problem(await roads.post(url, sample_body(action, api.env)), 404, NOT_FOUND)
         problem(await roads.post(url, []), 404, NOT_FOUND)  # 404 comes before 422
         problem(await roads.post(url, {"reason": "", "note": ""}), 404, NOT_FOUND)
     after = (await api.get(f"/v1/tickets/{theirs['id']}")).json()
@@ -160,7 +136,8 @@ async def test_app_reads_only_what_it_created_and_only_comments(api: Api) -> Non
         for action in TICKETS.actions:
             if action == "comment":
                 continue
-            r = await app.post(f"/v1/tickets/{ticket['id']}/actions/{action}", valid_body(action))
+            url = f"/v1/tickets/{ticket['id']}/actions/{action}"
+            r = await app.post(url, sample_body(action, api.env))
             problem(r, 403, FORBIDDEN)
     got = await app.get(f"/v1/tickets/{mine['id']}")
     assert got.json()["version"] == mine["version"]
@@ -190,7 +167,7 @@ async def test_viewer_reads_everything_and_does_nothing(api: Api) -> None:
     problem(await viewer.post("/v1/tickets", create), 403, FORBIDDEN)
     for action in TICKETS.actions:
         r = await viewer.post(
-            f"/v1/tickets/{tickets[0]['id']}/actions/{action}", valid_body(action)
+            f"/v1/tickets/{tickets[0]['id']}/actions/{action}", sample_body(action, api.env)
         )
         problem(r, 403, FORBIDDEN)
     assert set(await ids(viewer)) == {t["id"] for t in tickets}  # nothing was created
