@@ -104,6 +104,30 @@ def _sqlite_setup(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+IDLE_PING_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Pessimistic disconnect handling without a round trip per checkout (what
+    ``pool_pre_ping`` costs every request): a connection that sat in the pool longer than
+    ``idle`` seconds is pinged before use and replaced if the server dropped it (a restart,
+    a firewall's idle timeout); a connection in steady use is not pinged."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < idle:
+            return  # new, or used a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool retries with a new connection
+            raise sa.exc.DisconnectionError("idle connection lost") from exc
+
+
 class ReferenceCache:
     """Per-process copies of small tables read on every change and rarely written (routing
     rules, webhook subscriptions), kept at most ``ttl`` seconds. A write through this
@@ -146,7 +170,14 @@ class Database:
     writer at a time, as SQLite allows anyway) while reads stay concurrent.
     """
 
-    def __init__(self, url: str, *, pool_size: int = 10, reference_ttl: float = 0.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int = 10,
+        reference_ttl: float = 0.0,
+        idle_ping: float = IDLE_PING_SECONDS,
+    ) -> None:
         self.url = url
         self.reference = ReferenceCache(reference_ttl)
         self.is_sqlite = url.startswith("sqlite")
@@ -157,9 +188,10 @@ class Database:
             _sqlite_setup(self.write_engine, immediate=True)
         else:
             self.engine = create_async_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
+                url, pool_size=pool_size, max_overflow=pool_size, **_JSON
             )
             self.write_engine = self.engine
+            _ping_when_idle(self.engine, idle_ping)
         info = {"reference": self.reference}
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
@@ -172,6 +204,15 @@ class Database:
         """One unit of work: commits when the block ends, rolls back on error."""
         async with self.session(write=write) as session, session.begin():
             yield session
+
+    async def peek(self, stmt: sa.Select[Any]) -> sa.Row[Any]:
+        """One row read outside any transaction: on PostgreSQL in autocommit, a single
+        round trip (no BEGIN/COMMIT); on SQLite a plain read."""
+        async with self.engine.connect() as conn:
+            if not self.is_sqlite:
+                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row: sa.Row[Any] = (await conn.execute(stmt)).one()
+            return row
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -1,0 +1,67 @@
+"""The connection pool against a real server: connections the server dropped are replaced."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from hotline.db import Database
+
+
+async def _backend_pid(db: Database) -> int:
+    return int((await db.peek(sa.select(sa.func.pg_backend_pid())))[0])
+
+
+async def test_a_connection_dropped_while_idle_is_replaced(database_url: str) -> None:
+    """A pooled connection that sat idle is pinged before use; one the server terminated
+    meanwhile (a restart, a firewall's idle timeout) is replaced, and the caller never
+    sees the error."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's pool only: SQLite has no server to drop connections")
+    db = Database(database_url, pool_size=1, idle_ping=0.05)
+    try:
+        first = await _backend_pid(db)
+        dsn = database_url.replace("postgresql+asyncpg", "postgresql")
+        admin = await asyncpg.connect(dsn)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", first)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.1)  # idle longer than idle_ping
+        second = await _backend_pid(db)
+        assert second != first
+        async with db.transaction() as session:  # and the pool keeps working
+            assert (await session.execute(sa.select(sa.literal(1)))).scalar_one() == 1
+    finally:
+        await db.dispose()
+
+
+async def test_a_connection_in_steady_use_is_not_pinged(database_url: str) -> None:
+    if database_url.startswith("sqlite"):
+        pytest.skip("PostgreSQL's pool only")
+    db = Database(database_url, pool_size=1, idle_ping=60.0)
+    statements: list[str] = []
+    sa.event.listen(
+        db.engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_rest: statements.append(statement),
+    )
+    pings = 0
+    original = db.engine.dialect.do_ping
+
+    def counting_ping(dbapi_connection: object) -> bool:
+        nonlocal pings
+        pings += 1
+        return bool(original(dbapi_connection))
+
+    db.engine.dialect.do_ping = counting_ping  # type: ignore[method-assign]
+    try:
+        for _ in range(5):
+            await db.peek(sa.select(sa.literal(1)))
+        assert pings == 0
+        assert len(statements) == 5
+    finally:
+        await db.dispose()
