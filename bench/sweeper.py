@@ -17,10 +17,12 @@ What it measures, on a throw-away PostgreSQL database of its own:
 * the SQL the idle sweeps and the breach wave sent (statements, per ticket, time waiting
   on the database versus time elsewhere), from SQLAlchemy cursor events;
 * the idle sweep again after the wave (information: no target);
-* ``EXPLAIN (ANALYZE, BUFFERS)`` of the sweeper's candidate query, captured from the
-  sweep itself and replayed as a prepared statement, once with the values bound (the
-  custom plan the sweeper gets) and once as the generic plan; the custom plan must use
-  the partial index ``ix_timers_due_running`` (a WARNING is printed otherwise).
+* ``EXPLAIN (ANALYZE, BUFFERS)`` of the sweeper's candidate query
+  (``sweeper.candidates``, compiled as the sweep sends it) replayed as a prepared
+  statement, once with the values bound (the custom plan the sweeper gets) and once as the
+  generic plan; the custom plan must use the partial index ``ix_timers_due_running`` (a
+  WARNING is printed otherwise); and of the idle sweep's one statement
+  (``sweeper.NEXT_WORK``).
 
 The runtime is built the way tests/sla/test_sweeper_concurrency.py builds one:
 ``Runtime(Settings(database_url=...), Database(url), FrozenClock(now), WorkingCalendar())``.
@@ -79,7 +81,9 @@ from hotline.config import Settings  # noqa: E402
 from hotline.db import Database  # noqa: E402
 from hotline.migrate import upgrade  # noqa: E402
 from hotline.runtime import Runtime  # noqa: E402
+from hotline.sla import sweeper  # noqa: E402
 from hotline.sla.calendar import WorkingCalendar  # noqa: E402
+from hotline.sla.models import Timer  # noqa: E402
 from hotline.sla.sweeper import sweep  # noqa: E402
 
 IDLE_TARGET_MS = 5.0  # median of the idle sweeps
@@ -377,16 +381,6 @@ def statement_kind(statement: str) -> str:
     return f"{verb.upper()} {match.group(5)}{locking}"
 
 
-def is_candidate_query(statement: str) -> bool:
-    """The sweeper's unlocked read of due timers (``_due`` in breach_batch)."""
-    flat = " ".join(statement.split())
-    return (
-        flat.startswith("SELECT timers.subject_id FROM timers")
-        and "timers.due_at <=" in flat
-        and "ORDER BY timers.due_at" in flat
-    )
-
-
 @dataclass
 class SqlTrace:
     """Statements and the time spent waiting for them, from SQLAlchemy's cursor events."""
@@ -394,7 +388,6 @@ class SqlTrace:
     calls: Counter[str] = field(default_factory=Counter)
     seconds: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     commits: int = 0
-    candidate: tuple[str, Any] | None = None
 
     def attach(self, engine: AsyncEngine) -> None:
         sync = engine.sync_engine
@@ -404,13 +397,11 @@ class SqlTrace:
             conn: sa.Connection,
             _cursor: Any,
             statement: str,
-            parameters: Any,
+            _parameters: Any,
             _context: Any,
             _executemany: bool,
         ) -> None:
             conn.info.setdefault("bench_started", []).append(time.perf_counter())
-            if self.candidate is None and is_candidate_query(statement):
-                self.candidate = (statement, parameters)
 
         @event.listens_for(sync, "after_cursor_execute")
         def _after(
@@ -445,6 +436,13 @@ class SqlTrace:
 
 
 # -- EXPLAIN ---------------------------------------------------------------------------
+
+
+def compiled(engine: AsyncEngine, stmt: sa.Select[Any]) -> tuple[str, list[object]]:
+    """A statement as the sweeper sends it to asyncpg: SQL with $n and the values."""
+    query = stmt.compile(dialect=engine.dialect)
+    values = [query.params[name] for name in query.positiontup or ()]
+    return str(query), values
 
 
 def _literal(value: object) -> str:
@@ -634,7 +632,7 @@ def print_idle_sql(trace: SqlTrace, idle: Idle) -> None:
         f"  per idle sweep: {trace.total_calls / runs:.0f} statements in "
         f"{trace.commits / runs:.0f} transactions, {waiting:.2f} ms waiting on the database "
         f"(the rest of the median, {max(idle.median - waiting, 0):.2f} ms: pool checkout and "
-        "pre-ping, BEGIN/COMMIT, SQLAlchemy, asyncio)"
+        "SQLAlchemy, asyncio)"
     )
     for kind, count in trace.calls.most_common():
         say(f"    {kind:<34} {trace.seconds[kind] / count * 1000:>7.3f} ms each")
@@ -680,9 +678,15 @@ async def run(opts: Options, name: str) -> int:
         )
         print_idle_sql(trace, idle)
 
-        if trace.candidate is None:
-            raise RuntimeError("the sweeper's candidate query was not seen")
-        statement, parameters = trace.candidate
+        probe_sql = compiled(engine, sweeper.NEXT_WORK)[0]
+        async with engine.connect() as conn:
+            probe_plan = "\n".join(
+                str(r[0])
+                for r in await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {probe_sql}")
+            )
+        statement, parameters = compiled(
+            engine, sweeper.candidates("ticket", Timer.due_at, now, sweeper.BATCH)
+        )
         async with engine.connect() as conn:
             idle_plans = await explain(conn, statement, parameters)
 
@@ -711,6 +715,9 @@ async def run(opts: Options, name: str) -> int:
             f"EXPLAIN (ANALYZE, BUFFERS), custom plan, {opts.due:,} due:", due_plans["custom"]
         )
         print_plan("EXPLAIN (ANALYZE, BUFFERS), custom plan, nothing due:", idle_plans["custom"])
+        say("the idle sweep's one statement (is anything due?):")
+        say("    " + " ".join(probe_sql.split()))
+        print_plan("EXPLAIN (ANALYZE, BUFFERS), nothing due:", probe_plan)
         print_plan("EXPLAIN (ANALYZE, BUFFERS), generic plan, nothing due:", idle_plans["generic"])
         uses_index = all(INDEX in p["custom"] for p in (idle_plans, due_plans))
         if not uses_index:

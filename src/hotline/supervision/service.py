@@ -9,14 +9,30 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from hotline.auth.service import Actor
+from hotline.db import inline
 from hotline.sla.calendar import SlaDuration, WorkingCalendar
 from hotline.sla.service import DEFAULT_ESCALATE_AFTER, Sla
 from hotline.supervision.models import Supervision, SupervisionEntry
 
 OPEN, CLOSED = "open", "closed"
 TOP_LEVEL = 2  # 1: township committee, 2: county
+_KNOWN = "supervision_entries"  # session.info: case id -> all its entries, when known
+
+
+def _known(session: AsyncSession) -> dict[uuid.UUID, list[SupervisionEntry]]:
+    """The entries of cases this session has loaded or opened whole, so that rendering
+    them (an outbox payload per breach) needs neither a flush nor a query. Every entry
+    is written by :func:`add_entry`, which keeps the lists whole; a rollback forgets them."""
+    known: dict[uuid.UUID, list[SupervisionEntry]] = session.info.setdefault(_KNOWN, {})
+    return known
+
+
+@sa.event.listens_for(Session, "after_soft_rollback")
+def _forget_entries(session: Session, _previous: object) -> None:
+    session.info.pop(_KNOWN, None)
 
 
 def add_entry(
@@ -37,6 +53,8 @@ def add_entry(
         at=now,
     )
     session.add(entry)
+    if (entries := _known(session).get(case.id)) is not None:
+        entries.append(entry)
     return entry
 
 
@@ -46,12 +64,31 @@ async def open_case(
     ticket_id: uuid.UUID | None = None,
     dispute_id: uuid.UUID | None = None,
 ) -> Supervision | None:
-    stmt = sa.select(Supervision).where(Supervision.status == OPEN).with_for_update()
+    stmt = sa.select(Supervision).where(Supervision.status == inline(OPEN)).with_for_update()
     if ticket_id is not None:
         stmt = stmt.where(Supervision.ticket_id == ticket_id)
     else:
         stmt = stmt.where(Supervision.dispute_id == dispute_id)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def open_cases(
+    session: AsyncSession, ticket_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Supervision]:
+    """The open cases of many tickets, locked, with their entries: two statements for a
+    whole sweeper batch instead of two per ticket."""
+    if not ticket_ids:
+        return {}
+    cases = (
+        await session.scalars(
+            sa.select(Supervision)
+            .where(Supervision.status == inline(OPEN), Supervision.ticket_id.in_(ticket_ids))
+            .order_by(Supervision.id)
+            .with_for_update()
+        )
+    ).all()
+    await entries_of(session, [c.id for c in cases])
+    return {c.ticket_id: c for c in cases if c.ticket_id is not None}
 
 
 def escalate_at(calendar: WorkingCalendar, sla: Sla, now: datetime) -> datetime:
@@ -71,10 +108,16 @@ async def open_or_add(
     actor: Actor,
     now: datetime,
     escalate: datetime | None,
+    open_now: dict[uuid.UUID, Supervision] | None = None,
 ) -> tuple[Supervision, bool]:
-    """The subject's open case with a new entry, or a new case; True when opened."""
+    """The subject's open case with a new entry, or a new case; True when opened.
+    ``open_now`` holds the open cases of a batch's subjects (:func:`open_cases`): it is
+    used instead of a query and gets the case this call opens."""
     ids = {"ticket_id": subject_id} if subject == "ticket" else {"dispute_id": subject_id}
-    case = await open_case(session, **ids)
+    if open_now is None:
+        case = await open_case(session, **ids)
+    else:
+        case = open_now.get(subject_id)
     if case is not None:
         add_entry(session, case, reason, note, actor, now)
         return case, False
@@ -91,6 +134,9 @@ async def open_or_add(
         **ids,
     )
     session.add(case)
+    _known(session)[case.id] = []
+    if open_now is not None:
+        open_now[subject_id] = case
     add_entry(session, case, "opened", note, actor, now)
     return case, True
 
@@ -111,17 +157,20 @@ def escalate(session: AsyncSession, case: Supervision, actor: Actor, now: dateti
 async def entries_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[SupervisionEntry]]:
-    found: dict[uuid.UUID, list[SupervisionEntry]] = {i: [] for i in case_ids}
-    if case_ids:
+    known = _known(session)
+    missing = [i for i in case_ids if i not in known]
+    if missing:
         await session.flush()
+        loaded: dict[uuid.UUID, list[SupervisionEntry]] = {i: [] for i in missing}
         rows = await session.scalars(
             sa.select(SupervisionEntry)
-            .where(SupervisionEntry.supervision_id.in_(case_ids))
+            .where(SupervisionEntry.supervision_id.in_(missing))
             .order_by(SupervisionEntry.supervision_id, SupervisionEntry.seq)
         )
         for row in rows:
-            found[row.supervision_id].append(row)
-    return found
+            loaded[row.supervision_id].append(row)
+        known.update(loaded)
+    return {i: list(known[i]) for i in case_ids}
 
 
 def case_json(case: Supervision, entries: Sequence[SupervisionEntry]) -> dict[str, Any]:
