@@ -715,13 +715,19 @@ async def probe(bench: Bench, *, explain: bool) -> None:
             captured.append((statement, params))
 
         def on_checkout(*_a: Any) -> None:
-            counts["checkouts (pre-ping)"] += 1
+            counts["checkouts"] += 1
 
-        def on_commit(*_a: Any) -> None:
-            counts["commits"] += 1
+        def autocommit(conn: sa.Connection) -> bool:
+            # Reads (and the day's counter) run in autocommit: no BEGIN, no COMMIT sent.
+            return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
-        def on_rollback(*_a: Any) -> None:
-            counts["rollbacks"] += 1
+        def on_commit(conn: sa.Connection) -> None:
+            if not autocommit(conn):
+                counts["commits"] += 1
+
+        def on_rollback(conn: sa.Connection) -> None:
+            if not autocommit(conn):
+                counts["rollbacks"] += 1
 
         sa.event.listen(engine, "before_cursor_execute", on_execute)
         sa.event.listen(engine.pool, "checkout", on_checkout)
@@ -743,13 +749,13 @@ async def probe(bench: Bench, *, explain: bool) -> None:
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status_code >= 300:
                     raise RuntimeError(f"{label}: {response.status_code} {response.text}")
-                trips = counts["statements"] + counts["checkouts (pre-ping)"]
+                trips = counts["statements"]
                 trips += 2 * (counts["commits"] + counts["rollbacks"])  # BEGIN and the end
                 say(
                     f"  {label:<26} {counts['statements']:>2} statements, "
-                    f"{counts['checkouts (pre-ping)']} pool checkouts (each a pre-ping), "
-                    f"{counts['commits']} commits, {counts['rollbacks']} rollbacks: "
-                    f"~{trips} round trips; {elapsed:.1f} ms in process"
+                    f"{counts['checkouts']} pool checkouts, "
+                    f"{counts['commits']} transactions committed, {counts['rollbacks']} rolled "
+                    f"back: ~{trips} round trips; {elapsed:.1f} ms in process"
                 )
                 for statement, _params in captured:
                     say(f"      {_short(statement)}")

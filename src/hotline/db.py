@@ -195,6 +195,12 @@ class Database:
         info = {"reference": self.reference}
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
+        # PostgreSQL reads without BEGIN/COMMIT: two round trips fewer per request.
+        self._autocommit = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False,
+            info=info,
+        )
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write if write else self._read)()
@@ -205,13 +211,27 @@ class Database:
         async with self.session(write=write) as session, session.begin():
             yield session
 
-    async def peek(self, stmt: sa.Select[Any]) -> sa.Row[Any]:
-        """One row read outside any transaction: on PostgreSQL in autocommit, a single
-        round trip (no BEGIN/COMMIT); on SQLite a plain read."""
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only. On PostgreSQL in autocommit: each statement is one
+        round trip, with no BEGIN and COMMIT around them (a READ COMMITTED transaction
+        gives each statement its own snapshot all the same). On SQLite, one read
+        transaction."""
+        if self.is_sqlite:
+            async with self._read() as session, session.begin():
+                yield session
+        else:
+            async with self._autocommit() as session:
+                yield session
+
+    async def peek(self, stmt: sa.Executable, params: dict[str, Any] | None = None) -> sa.Row[Any]:
+        """One statement outside any transaction, its one row: on PostgreSQL in autocommit,
+        a single round trip (no BEGIN/COMMIT) and committed at once if it writes; on SQLite
+        a plain read."""
         async with self.engine.connect() as conn:
             if not self.is_sqlite:
                 conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            row: sa.Row[Any] = (await conn.execute(stmt)).one()
+            row: sa.Row[Any] = (await conn.execute(stmt, params)).one()
             return row
 
     async def ping(self) -> None:

@@ -28,7 +28,7 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
 async def read_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
-    async with runtime.db.session(write=False) as session, session.begin():
+    async with runtime.db.reading() as session:
         yield session
 
 
@@ -65,7 +65,7 @@ async def _verified(runtime: Runtime, token: str) -> Actor:
         if lapses > time.monotonic() and (expires_at is None or expires_at > now):
             return actor
         del runtime.tokens[key]
-    async with runtime.db.session(write=False) as session, session.begin():
+    async with runtime.db.reading() as session:
         actor, expires_at = await auth.authenticate_until(session, token, now)
     ttl = runtime.settings.token_cache_seconds
     if expires_at is not None:

@@ -72,6 +72,9 @@ class Machine(Generic[C]):
     transitions: list[Transition[C]]
     statuses: tuple[str, ...]
     _by_state: dict[tuple[str, str], Transition[C]] = field(init=False)
+    # Per status, the transitions leaving it in the table's action order (a list page
+    # asks this for every ticket).
+    _from: dict[str, tuple[Transition[C], ...]] = field(init=False)
     actions: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -88,6 +91,14 @@ class Machine(Generic[C]):
                     raise ValueError(f"{self.name}: two transitions for {key}")
                 self._by_state[key] = t
         self.actions = tuple(order)
+        self._from = {
+            status: tuple(
+                found
+                for a in self.actions
+                if (found := self._by_state.get((status, a))) is not None
+            )
+            for status in self.statuses
+        }
 
     def lookup(self, status: str, action: str) -> Transition[C] | None:
         return self._by_state.get((status, action))
@@ -101,16 +112,11 @@ class Machine(Generic[C]):
     def allowed_actions(self, subject: Any, actor: Actor) -> list[str]:
         if actor.role is Role.viewer:
             return []
-        allowed = []
-        for action in self.actions:
-            t = self.lookup(subject.status, action)
-            if (
-                t is not None
-                and t.admits(actor, subject)
-                and (t.guard is None or t.guard(subject, actor) is None)
-            ):
-                allowed.append(action)
-        return allowed
+        return [
+            t.action
+            for t in self._from.get(subject.status, ())
+            if t.admits(actor, subject) and (t.guard is None or t.guard(subject, actor) is None)
+        ]
 
     def check_role(self, action: str, actor: Actor) -> None:
         """403 when the actor's role may take this action in no status at all."""

@@ -52,7 +52,7 @@ class SessionOut(BaseModel):
 @router.post("/session", response_model=SessionOut)
 async def sign_in(body: SignIn, request: Request, runtime: RuntimeDep) -> Response:
     """登录: check the token, then keep it in an HttpOnly cookie."""
-    async with runtime.db.session(write=False) as db, db.begin():
+    async with runtime.db.reading() as db:
         actor = await auth.authenticate(db, body.token.strip(), runtime.clock.now())
     csrf = session.new_csrf()
     response = JSONOut({**_session_json(actor), "csrf": csrf})

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -11,7 +10,6 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from hotline import errors
@@ -20,7 +18,6 @@ from hotline.jsonutil import JSONOut
 from hotline.observe import TICKETS_CREATED
 from hotline.open311 import service, xml
 from hotline.open311.service import FORM, GeoReportError
-from hotline.runtime import Runtime
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 log = structlog.get_logger(__name__)
@@ -243,12 +240,6 @@ async def guarded(fmt: Format, work: Callable[[], Awaitable[Response]]) -> Respo
         return refusal(fmt, GeoReportError(500, failed))
 
 
-@asynccontextmanager
-async def reading(runtime: Runtime) -> AsyncIterator[AsyncSession]:
-    async with runtime.db.session(write=False) as session, session.begin():
-        yield session
-
-
 # -- routes -------------------------------------------------------------------------
 
 
@@ -262,7 +253,7 @@ def _add_routes(fmt: Format) -> None:
         runtime: RuntimeDep, api_key: ApiKey = None, jurisdiction_id: Jurisdiction = None
     ) -> Response:
         async def work() -> Response:
-            async with reading(runtime) as session:
+            async with runtime.db.reading() as session:
                 await service.authenticate(session, runtime, api_key)
                 found = await service.services(session)
             rows = [kind.as_json() for kind in found.values()]
@@ -292,7 +283,7 @@ def _add_routes(fmt: Format) -> None:
         jurisdiction_id: Jurisdiction = None,
     ) -> Response:
         async def work() -> Response:
-            async with reading(runtime) as session:
+            async with runtime.db.reading() as session:
                 await service.authenticate(session, runtime, api_key)
                 service.no_nul("service_code", service_code)
                 kind = await service.get_service(session, service_code)
@@ -326,7 +317,7 @@ def _add_routes(fmt: Format) -> None:
     async def post_request(request: Request, runtime: RuntimeDep) -> Response:
         async def work() -> Response:
             fields = service.parse_form(request.headers.get("content-type"), await request.body())
-            async with reading(runtime) as session:
+            async with runtime.db.reading() as session:
                 actor = await service.authenticate(session, runtime, fields.get("api_key"))
             body = service.ticket_body(fields)
             async with runtime.db.transaction() as session:
@@ -376,7 +367,7 @@ def _add_routes(fmt: Format) -> None:
         status: Statuses = None,
     ) -> Response:
         async def work() -> Response:
-            async with reading(runtime) as session:
+            async with runtime.db.reading() as session:
                 actor = await service.authenticate(session, runtime, api_key)
                 wanted = service.parse_search(
                     service_request_id, service_code, start_date, end_date, status
@@ -412,7 +403,7 @@ def _add_routes(fmt: Format) -> None:
         jurisdiction_id: Jurisdiction = None,
     ) -> Response:
         async def work() -> Response:
-            async with reading(runtime) as session:
+            async with runtime.db.reading() as session:
                 actor = await service.authenticate(session, runtime, api_key)
                 service.no_nul("service_request_id", service_request_id)
                 ticket = await service.find(session, actor, service_request_id)

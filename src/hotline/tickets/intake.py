@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -59,22 +60,30 @@ async def next_number(session: AsyncSession, runtime: Runtime, now: datetime) ->
     transaction.
     """
     day = now.astimezone(ZoneInfo(runtime.settings.timezone)).date()
-    postgres = dialect_name(session) == "postgresql"
-    insert = postgresql.insert if postgres else sqlite.insert
-    stmt = (
+    if dialect_name(session) == "postgresql":
+        seq = (await runtime.db.peek(_TAKE_NUMBER["postgresql"], {"day": day}))[0]
+    else:
+        seq = (await session.execute(_TAKE_NUMBER["sqlite"], {"day": day})).scalar_one()
+    return f"{day:%Y%m%d}{seq:04d}"
+
+
+def _take_number(insert: Any) -> sa.Executable:
+    stmt: sa.Executable = (
         insert(TicketCounter)
-        .values(day=day, last=1)
+        .values(day=sa.bindparam("day"), last=1)
         .on_conflict_do_update(
             index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
         )
         .returning(TicketCounter.last)
     )
-    if postgres:
-        async with runtime.db.write_engine.begin() as conn:
-            seq = (await conn.execute(stmt)).scalar_one()
-    else:
-        seq = (await session.execute(stmt)).scalar_one()
-    return f"{day:%Y%m%d}{seq:04d}"
+    return stmt
+
+
+# Built once per dialect (building the upsert per create costs more than running it).
+_TAKE_NUMBER = {
+    "postgresql": _take_number(postgresql.insert),
+    "sqlite": _take_number(sqlite.insert),
+}
 
 
 def start_work_clocks(timers: Timers, sla: Sla) -> None:

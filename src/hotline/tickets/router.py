@@ -142,8 +142,9 @@ async def _run_action(
     raw: bytes,
     if_match: str | None,
 ) -> tuple[dict[str, Any], int]:
-    ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-    return await service.render_one(session, actor, ticket, runtime.vault), ticket.version
+    ticket, timers = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
+    answer = await service.render_one(session, actor, ticket, runtime.vault, timers)
+    return answer, ticket.version
 
 
 add_action_routes(

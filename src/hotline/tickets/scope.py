@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import sqlalchemy as sa
@@ -52,16 +53,22 @@ def visible(actor: Actor) -> sa.ColumnElement[bool]:
     return sa.false()
 
 
+@functools.lru_cache(maxsize=1024)
+def _by_id(actor: Actor, for_update: bool) -> sa.Select[Ticket]:
+    """One ticket by ``:ticket_id`` within the actor's scope, built once per actor: building
+    the expression costs more CPU than PostgreSQL spends answering it."""
+    stmt = sa.select(Ticket).where(Ticket.id == sa.bindparam("ticket_id"), visible(actor))
+    return stmt.with_for_update() if for_update else stmt
+
+
 async def find_visible(
     session: AsyncSession, actor: Actor, ticket_id: str | uuid.UUID, *, for_update: bool = False
 ) -> Ticket | None:
     key = ticket_id if isinstance(ticket_id, uuid.UUID) else parse_id(ticket_id)
     if key is None:
         return None
-    stmt = sa.select(Ticket).where(Ticket.id == key, visible(actor))
-    if for_update:
-        stmt = stmt.with_for_update()
-    return (await session.execute(stmt)).scalar_one_or_none()
+    stmt = _by_id(actor, for_update)
+    return (await session.execute(stmt, {"ticket_id": key})).scalar_one_or_none()
 
 
 async def get_visible(
