@@ -126,7 +126,9 @@ def create_app(
             expose_headers=["ETag", "Idempotent-Replayed", "Retry-After", "X-Request-ID"],
         )
     app.add_middleware(ObserveMiddleware)
+    # Starlette tries routes in order: the hottest paths (tickets) first.
     routers = (
+        tickets_router,
         ops_router,
         principals_router,
         routing_router,
@@ -135,7 +137,6 @@ def create_app(
         grids_router,
         disputes_router,
         privacy_router,
-        tickets_router,
         supervision_router,
         stats_router,
         open311_router,
