@@ -102,19 +102,24 @@ async def write(
     handler: Callable[[AsyncSession], Awaitable[Answer]],
 ) -> Response:
     """Run one write in one transaction, honouring ``Idempotency-Key``; commit before answering."""
-    raw = await request.body()
-    fingerprint = idempotency.request_hash(request.method, request.url.path, raw)
+    key = request.headers.get("idempotency-key")
+    # Only a keyed request is fingerprinted and has its answer stored (as JSON reads back).
+    fingerprint = (
+        ""
+        if key is None
+        else idempotency.request_hash(request.method, request.url.path, await request.body())
+    )
     assert actor.id is not None
     async with runtime.db.transaction(write=True) as session:
 
         async def run() -> Answer:
             status, body, headers = await handler(session)
-            return status, plain(body), headers
+            return status, body if key is None else plain(body), headers
 
         (status, body, headers), replayed = await idempotency.run(
             session,
             principal_id=actor.id,
-            key=request.headers.get("idempotency-key"),
+            key=key,
             fingerprint=fingerprint,
             now=runtime.clock.now(),
             ttl=runtime.settings.idempotency_ttl,
