@@ -19,6 +19,8 @@ class Ticket(Base):
         sa.Index("ix_tickets_department_queue", "department_code", "status", "created_at", "id"),
         sa.Index("ix_tickets_updated", "updated_at", "id"),
         sa.Index("ix_tickets_created", "created_at", "id"),
+        # A department's page, newest first (migration 0002_department_list).
+        sa.Index("ix_tickets_department_created", "department_code", "created_at", "id"),
         sa.Index(
             "ix_tickets_board",
             "created_at",
