@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -10,11 +11,12 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 
 from hotline.db import lock_key
 
 MIGRATION_LOCK = lock_key("hotline", "migrate")
+LOCK_POLL_SECONDS = 0.2
 
 
 def migrations_dir() -> Path:
@@ -35,6 +37,21 @@ def head(url: str = "sqlite+aiosqlite://") -> str | None:
     return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
 
 
+async def _lock(conn: AsyncConnection) -> None:
+    """Take the migration lock, polling. A blocked ``pg_advisory_lock`` would hold a
+    snapshot while it waits, and ``CREATE INDEX CONCURRENTLY`` in the holder's migration
+    waits for every older snapshot to end: PostgreSQL reports a deadlock. Between tries
+    this connection is idle, outside any transaction."""
+    while True:
+        taken = (
+            await conn.execute(sa.select(sa.func.pg_try_advisory_lock(MIGRATION_LOCK)))
+        ).scalar_one()
+        await conn.commit()
+        if taken:
+            return
+        await asyncio.sleep(LOCK_POLL_SECONDS)
+
+
 async def upgrade(url: str, revision: str = "head") -> None:
     """Upgrade to ``revision``. On PostgreSQL a session advisory lock makes
     replicas that start together wait for the first, then find nothing to do."""
@@ -42,8 +59,7 @@ async def upgrade(url: str, revision: str = "head") -> None:
     try:
         async with engine.connect() as conn:
             if conn.dialect.name == "postgresql":
-                await conn.execute(sa.select(sa.func.pg_advisory_lock(MIGRATION_LOCK)))
-                await conn.commit()
+                await _lock(conn)
             try:
                 await conn.run_sync(_upgrade, url, revision)
                 await conn.commit()
