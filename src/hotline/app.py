@@ -15,6 +15,7 @@ from pydantic import BaseModel
 
 from hotline import __version__, errors, logs
 from hotline.actions import bodies
+from hotline.admission import AdmissionMiddleware
 from hotline.auth import service as auth
 from hotline.auth.router import router as principals_router
 from hotline.clock import Clock, SystemClock
@@ -125,6 +126,7 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
             expose_headers=["ETag", "Idempotent-Replayed", "Retry-After", "X-Request-ID"],
         )
+    app.add_middleware(AdmissionMiddleware, limit=settings.db_pool_size)
     app.add_middleware(ObserveMiddleware)
     # Starlette tries routes in order: the hottest paths (tickets) first.
     routers = (

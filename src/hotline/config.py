@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     # Weights of the response, resolution and satisfaction rates in a unit's score (考核).
     score_weights: str = "0.30,0.35,0.35"
     idempotency_ttl_hours: int = Field(default=48, ge=24)
+    # Connections kept per process (as many again on demand), and requests at work at
+    # once (the rest wait in arrival order: hotline.admission).
     db_pool_size: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     webhook_retry_schedule: str = "0,5,300,1800,7200,18000,36000,50400,72000,86400"
