@@ -8,6 +8,8 @@ import httpx
 
 from hotline.admission import AdmissionMiddleware
 
+from conftest import ADMIN_TOKEN, Env
+
 
 async def test_under_overload_no_request_is_overtaken() -> None:
     """Eight clients send 200 requests each, back to back, through two slots: every
@@ -60,3 +62,54 @@ async def test_health_and_metrics_are_never_queued() -> None:
         assert health.status_code == 200
         blocked.set()
         assert (await slow).status_code == 200
+
+
+async def test_a_slow_upload_does_not_hold_a_slot(env: Env, client: httpx.AsyncClient) -> None:
+    """The guard reads a body before its request is admitted: clients trickling their
+    bodies cannot take every slot (the test app admits 5 at once)."""
+    stalled = asyncio.Event()
+
+    async def ignore(_message: dict[str, object]) -> None:
+        return None
+
+    def upload() -> dict[str, object]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": "/v1/departments",
+            "raw_path": b"/v1/departments",
+            "query_string": b"",
+            "root_path": "",
+            "headers": [
+                (b"authorization", f"Bearer {ADMIN_TOKEN}".encode()),
+                (b"content-type", b"application/json"),
+            ],
+            "client": ("127.0.0.1", 1),
+            "server": ("test", 80),
+        }
+
+    uploads = []
+    for _ in range(env.settings.db_pool_size + 2):
+        sent_one: list[dict[str, object]] = []
+
+        async def receive(box: list[dict[str, object]] = sent_one) -> dict[str, object]:
+            if not box:
+                box.append({})
+                return {"type": "http.request", "body": b'{"code": "x', "more_body": True}
+            await stalled.wait()
+            return {"type": "http.disconnect"}
+
+        uploads.append(asyncio.create_task(env.app(upload(), receive, ignore)))
+    await asyncio.sleep(0.05)
+    try:
+        answer = await asyncio.wait_for(
+            client.get("/v1/departments", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}),
+            5,
+        )
+        assert answer.status_code == 200
+    finally:
+        stalled.set()
+        await asyncio.gather(*uploads, return_exceptions=True)

@@ -9,6 +9,9 @@ at tens of milliseconds. Here requests queue on an ``asyncio.Semaphore`` instead
 serves waiters first come, first served, and the pool (``HOTLINE_DB_POOL_SIZE`` plus as
 many again as overflow) always has a connection for each admitted request, its second
 one included, so nobody waits on the pool.
+
+It sits inside the input guard, which reads a request's whole body first: a client that
+trickles its body in holds no slot meanwhile.
 """
 
 from __future__ import annotations

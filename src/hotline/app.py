@@ -112,6 +112,8 @@ def create_app(
         lifespan=lifespan,
     )
     errors.install(app)
+    # Inside the guard: a slow client's body is read before its request takes a slot.
+    app.add_middleware(AdmissionMiddleware, limit=settings.db_pool_size)
     app.add_middleware(
         GuardMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -126,7 +128,6 @@ def create_app(
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match"],
             expose_headers=["ETag", "Idempotent-Replayed", "Retry-After", "X-Request-ID"],
         )
-    app.add_middleware(AdmissionMiddleware, limit=settings.db_pool_size)
     app.add_middleware(ObserveMiddleware)
     # Starlette tries routes in order: the hottest paths (tickets) first.
     routers = (
