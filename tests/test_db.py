@@ -1,14 +1,17 @@
-"""The connection pool against a real server: connections the server dropped are replaced."""
+"""The database layer against real servers: dropped connections are replaced, reads
+never write."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 
 from hotline.db import Database
+from hotline.routing.models import Department
 
 
 async def _backend_pid(db: Database) -> int:
@@ -63,5 +66,24 @@ async def test_a_connection_in_steady_use_is_not_pinged(database_url: str) -> No
             await db.peek(sa.select(sa.literal(1)))
         assert pings == 0
         assert len(statements) == 5
+    finally:
+        await db.dispose()
+
+
+async def test_a_read_session_refuses_to_write(database_url: str) -> None:
+    """Reads never commit (on PostgreSQL they run in autocommit, with no transaction):
+    a write slipped into one fails loudly instead of vanishing."""
+    db = Database(database_url)
+    now = datetime.now(UTC)
+    try:
+        async with db.reading() as session:
+            session.add(
+                Department(code="ro", name="ro", platform="x", created_at=now, updated_at=now)
+            )
+            with pytest.raises(RuntimeError, match="read session cannot write"):
+                await session.flush()
+            await session.rollback()
+        async with db.reading() as session:
+            assert await session.get(Department, "ro") is None
     finally:
         await db.dispose()

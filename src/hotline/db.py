@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 from sqlalchemy.sql.visitors import InternalTraversal
 
 from hotline import jsonutil
@@ -128,6 +128,17 @@ def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
             raise sa.exc.DisconnectionError("idle connection lost") from exc
 
 
+READ_ONLY = "read_only"
+
+
+@event.listens_for(Session, "before_flush")
+def _refuse_writes_in_reads(session: Session, _context: Any, _instances: Any) -> None:
+    """A read session never commits (on PostgreSQL it has no transaction to commit):
+    anything added to one would be lost without a word, so it is refused loudly."""
+    if session.info.get(READ_ONLY) and (session.new or session.dirty or session.deleted):
+        raise RuntimeError("a read session cannot write: use Database.transaction()")
+
+
 class ReferenceCache:
     """Per-process copies of small tables read on every change and rarely written (routing
     rules, webhook subscriptions), kept at most ``ttl`` seconds. A write through this
@@ -193,13 +204,14 @@ class Database:
             self.write_engine = self.engine
             _ping_when_idle(self.engine, idle_ping)
         info = {"reference": self.reference}
-        self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=info)
+        reads = {**info, READ_ONLY: True}
+        self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=reads)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
         # PostgreSQL reads without BEGIN/COMMIT: two round trips fewer per request.
         self._autocommit = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"),
             expire_on_commit=False,
-            info=info,
+            info=reads,
         )
 
     def session(self, *, write: bool) -> AsyncSession:
