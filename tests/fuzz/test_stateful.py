@@ -29,7 +29,7 @@ from hotline.auth.service import Actor
 from hotline.tickets.schemas import OPEN_STATUSES, TERMINAL_STATUSES
 from hotline.tickets.transitions import TICKETS
 
-from conftest import ADMIN_TOKEN, Api, Env
+from conftest import ADMIN_TOKEN, TICKET, Api, Env
 
 EXAMPLES = int(os.environ.get("HOTLINE_FUZZ_EXAMPLES", "15"))
 MACHINES = max(2, EXAMPLES * 2 // 3)  # 10 by default
@@ -259,16 +259,7 @@ def machine_class(
             stats.machines += 1
 
         def create(self, who: Who, status: str, **fields: Any) -> None:
-            body = {
-                "kind": "petition",
-                "channel": "hotline",
-                "category": "help",
-                "topic": "water_supply",
-                "content": "水管破裂,请尽快处理",
-                "caller": {"name": "张三", "phone": "13800001234"},
-                "location": {"grid": "G-07", "address": "幸福路 1 号"},
-                **fields,
-            }
+            body = {**TICKET, **fields}
             r = post(who, "/v1/tickets", body, {})
             assert r.status_code == 201, r.text
             ticket = r.json()

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import httpx
-
 from hotline.tickets.transitions import TICKETS
 
-from conftest import Api, Env
+from conftest import Api, Env, problem
 from test_transitions import sample_body
 
 NOT_FOUND = "urn:hotline:problem:not-found"
@@ -34,16 +32,6 @@ async def setup(api: Api) -> dict[str, Api]:
         "app": api.as_(await api.principal("app")),
         "app2": api.as_(await api.principal("app")),
     }
-
-
-def problem(r: httpx.Response, status: int, type_: str, what: str = "") -> dict[str, Any]:
-    """The answer is this problem+json; ``what`` names the attempt in a failure."""
-    where = f"{r.request.method} {r.request.url.path} {what}"
-    assert r.status_code == status, f"{where}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/problem+json"), where
-    body: dict[str, Any] = r.json()
-    assert body["type"] == type_, f"{where}: {body}"
-    return body
 
 
 async def ids(who: Api, **params: Any) -> list[str]:

@@ -13,7 +13,7 @@ import pytest
 from hotline.auth.models import Role
 from hotline.tickets.transitions import TICKETS
 
-from conftest import Api, Env
+from conftest import Api, Env, problem
 
 INVALID_TRANSITION = "urn:hotline:problem:invalid-transition"
 FORBIDDEN = "urn:hotline:problem:forbidden"
@@ -121,16 +121,6 @@ async def snapshot(api: Api, ticket_id: str) -> tuple[int, list[dict[str, Any]]]
     events = await api.get(f"/v1/tickets/{ticket_id}/events", params={"limit": 500})
     assert events.status_code == 200, events.text
     return t.json()["version"], events.json()["items"]
-
-
-def problem(r: httpx.Response, status: int, type_: str, what: str = "") -> dict[str, Any]:
-    """The answer is this problem+json; ``what`` names the attempt in a failure."""
-    where = f"{r.request.method} {r.request.url.path} {what}"
-    assert r.status_code == status, f"{where}: {r.status_code} {r.text}"
-    assert r.headers["content-type"].startswith("application/problem+json"), where
-    body: dict[str, Any] = r.json()
-    assert body["type"] == type_, f"{where}: {body}"
-    return body
 
 
 def at(value: str) -> datetime:
