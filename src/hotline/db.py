@@ -207,12 +207,14 @@ class Database:
         reads = {**info, READ_ONLY: True}
         self._read = async_sessionmaker(self.engine, expire_on_commit=False, info=reads)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False, info=info)
-        # PostgreSQL reads without BEGIN/COMMIT: two round trips fewer per request.
-        self._autocommit = async_sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False,
-            info=reads,
+        # Reads and single statements outside a transaction: on PostgreSQL in autocommit,
+        # without BEGIN/COMMIT (two round trips fewer per request).
+        self._outside = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
         )
+        self._autocommit = async_sessionmaker(self._outside, expire_on_commit=False, info=reads)
 
     def session(self, *, write: bool) -> AsyncSession:
         return (self._write if write else self._read)()
@@ -240,9 +242,7 @@ class Database:
         """One statement outside any transaction, its one row: on PostgreSQL in autocommit,
         a single round trip (no BEGIN/COMMIT) and committed at once if it writes; on SQLite
         a plain read."""
-        async with self.engine.connect() as conn:
-            if not self.is_sqlite:
-                conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        async with self._outside.connect() as conn:
             row: sa.Row[Any] = (await conn.execute(stmt, params)).one()
             return row
 
