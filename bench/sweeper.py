@@ -18,7 +18,7 @@ What it measures, on a throw-away PostgreSQL database of its own:
   on the database versus time elsewhere), from SQLAlchemy cursor events;
 * the idle sweep again after the wave (information: no target);
 * ``EXPLAIN (ANALYZE, BUFFERS)`` of the sweeper's candidate query
-  (``sweeper.candidates``, compiled as the sweep sends it) replayed as a prepared
+  (``sweeper.due_query``, compiled as the sweep sends it) replayed as a prepared
   statement, once with the values bound (the custom plan the sweeper gets) and once as the
   generic plan; the custom plan must use the partial index ``ix_timers_due_running`` (a
   WARNING is printed otherwise); and of the idle sweep's one statement
@@ -685,7 +685,7 @@ async def run(opts: Options, name: str) -> int:
                 for r in await conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS) {probe_sql}")
             )
         statement, parameters = compiled(
-            engine, sweeper.candidates("ticket", Timer.due_at, now, sweeper.BATCH)
+            engine, sweeper.due_query("ticket", Timer.due_at, now, sweeper.BATCH)
         )
         async with engine.connect() as conn:
             idle_plans = await explain(conn, statement, parameters)

@@ -53,12 +53,9 @@ class SlaDuration:
     text: str
 
     @classmethod
+    # A handful of distinct lengths, parsed for every timer a sweep or create touches.
+    @functools.lru_cache(maxsize=1024)
     def parse(cls, text: str) -> SlaDuration:
-        # A handful of distinct lengths, parsed for every timer a sweep or create touches.
-        return _parse_duration(text)
-
-    @classmethod
-    def _parse(cls, text: str) -> SlaDuration:
         normalised = text.strip().upper()
         if not normalised:
             raise DurationError(_FORMAT_MESSAGE)
@@ -87,11 +84,6 @@ class SlaDuration:
 
     def as_timedelta(self) -> timedelta:
         return timedelta(days=self.days, seconds=self.seconds)
-
-
-@functools.lru_cache(maxsize=1024)
-def _parse_duration(text: str) -> SlaDuration:
-    return SlaDuration._parse(text)
 
 
 @dataclass(frozen=True)

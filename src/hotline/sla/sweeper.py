@@ -71,7 +71,7 @@ def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
-def candidates(
+def due_query(
     subject_type: str, when: Any, now: datetime, limit: int, *more: sa.ColumnElement[bool]
 ) -> sa.Select[uuid.UUID]:
     """Subjects with a running timer whose ``when`` (due or warning time) has come, in
@@ -95,7 +95,7 @@ async def _due(
     *more: sa.ColumnElement[bool],
 ) -> list[uuid.UUID]:
     """The candidates, read without locks; the caller locks and re-checks."""
-    rows = await session.scalars(candidates(subject_type, when, now, limit, *more))
+    rows = await session.scalars(due_query(subject_type, when, now, limit, *more))
     return _unique(rows.all())
 
 
