@@ -470,6 +470,16 @@ class Bench:
         random.shuffle(ids)
         return ids
 
+    def accept_script(self, needed: int) -> str:
+        """The department accepting, each request another dispatched ticket."""
+        return lua_script(
+            method="POST",
+            path="/v1/tickets/{id}/actions/accept",
+            headers=self.auth(self.department, body=True),
+            body="{}",
+            ids=self.top_up_dispatched(needed),
+        )
+
     def run_operations(self, seconds: float) -> None:
         say(f"\n== operations, {seconds:g} s each, {CONNECTIONS} connections ==")
         # create
@@ -498,15 +508,7 @@ class Bench:
         # action: accept, by the department, each request on another dispatched ticket
         expected = max(self.results["create"].rps, self.results["get"].rps * 0.5)
         needed = int(expected * seconds * 1.5) + 500
-        accept_ids = self.top_up_dispatched(needed)
-        script = lua_script(
-            method="POST",
-            path="/v1/tickets/{id}/actions/accept",
-            headers=self.auth(self.department, body=True),
-            body="{}",
-            ids=accept_ids,
-        )
-        self.measure(self.hotline, "action (accept)", script, seconds)
+        self.measure(self.hotline, "action (accept)", self.accept_script(needed), seconds)
 
     def run_rss_creates(self, count: int) -> None:
         if count <= 0:
@@ -649,8 +651,8 @@ def report(bench: Bench, rss_creates: int, seeded: int) -> bool:
             + ("" if big_enough else " (run with --seed 1000000 to judge)"),
         )
     )
-    ours = [r[k] for k, _ in PAIRS if k in r]
-    worst = max(ours, key=lambda x: x.p99_ms)
+    measured = [r[k] for k, _ in PAIRS if k in r]
+    worst = max(measured, key=lambda x: x.p99_ms)
     checks.append(
         (
             f"p99 <= 100 ms for every operation at {CONNECTIONS} connections",
@@ -658,7 +660,7 @@ def report(bench: Bench, rss_creates: int, seeded: int) -> bool:
             f"worst: {worst.label} {worst.p99_ms:.1f} ms",
         )
     )
-    errors = sum(x.errors for x in ours)
+    errors = sum(x.errors for x in measured)
     checks.append(("every answer 2xx", errors == 0, f"{errors} errors"))
     done = r["rss creates"].requests if "rss creates" in r else 0
     checks.append(
@@ -949,14 +951,7 @@ def profile(bench: Bench, seconds: float) -> None:
         headers=bench.auth(bench.operator),
         ids=_cycled(ids, 100_000),
     )
-    accept_ids = bench.top_up_dispatched(int(bench.results["create"].rps * seconds * 2) + 500)
-    accept_script = lua_script(
-        method="POST",
-        path="/v1/tickets/{id}/actions/accept",
-        headers=bench.auth(bench.department, body=True),
-        body="{}",
-        ids=accept_ids,
-    )
+    accept_script = bench.accept_script(int(bench.results["create"].rps * seconds * 2) + 500)
     for name, script in (*runs, ("get", get_script), ("accept", accept_script)):
         raw = Path(tempfile.gettempdir()) / f"hotline-profile-{name}.txt"
         svg = raw.with_suffix(".svg")

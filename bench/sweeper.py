@@ -204,22 +204,21 @@ def admin_engine(opts: Options) -> AsyncEngine:
     )
 
 
-async def create_database(opts: Options, name: str) -> None:
+async def _on_admin(opts: Options, sql: str) -> None:
     engine = admin_engine(opts)
     try:
         async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+            await conn.exec_driver_sql(sql)
     finally:
         await engine.dispose()
+
+
+async def create_database(opts: Options, name: str) -> None:
+    await _on_admin(opts, f'CREATE DATABASE "{name}"')
 
 
 async def drop_database(opts: Options, name: str) -> None:
-    engine = admin_engine(opts)
-    try:
-        async with engine.connect() as conn:
-            await conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await engine.dispose()
+    await _on_admin(opts, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # -- seeding ---------------------------------------------------------------------------
