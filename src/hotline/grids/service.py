@@ -57,7 +57,11 @@ def grid_json(g: Grid) -> dict[str, Any]:
 
 def lineage_of(grid: Grid) -> tuple[str, ...]:
     """The grid first, then its ancestors up to the county."""
-    return tuple(reversed(grid.path.strip("/").split("/")))
+    return _lineage(grid.path)
+
+
+def _lineage(path: str) -> tuple[str, ...]:
+    return tuple(reversed(path.strip("/").split("/")))
 
 
 async def _parent(session: AsyncSession, level: Level, parent_code: str | None) -> Grid | None:
@@ -162,7 +166,7 @@ async def lineage(session: AsyncSession, code: str | None) -> tuple[str, ...]:
     if code is None:
         return ()
     path = (await paths(session)).get(code)
-    return tuple(reversed(path.strip("/").split("/"))) if path else (code,)
+    return _lineage(path) if path else (code,)
 
 
 async def check_known(session: AsyncSession, code: str | None, loc: Sequence[str | int]) -> None:

@@ -110,7 +110,7 @@ async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> t
         all_timers = await timers_of(session, "ticket", ids)
         # Only a ticket marked supervised can have a case (the flag is never cleared).
         cases = await supervision.open_cases(session, [t.id for t in locked if t.supervised])
-        subs = await outbox.active_subscriptions(session)
+        subs = await outbox.subscribed(session)
         breached = 0
         # Everything below is held in the session and written at COMMIT, table by table
         # in multi-row statements, instead of a flush per ticket.
@@ -197,7 +197,7 @@ async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> 
             ).all()
         )
         all_timers = await timers_of(session, "dispute", [d.id for d in locked])
-        subs = await outbox.active_subscriptions(session)
+        subs = await outbox.subscribed(session)
         breached = 0
         for dispute in locked:
             due = [t for t in all_timers[dispute.id] if t.state == RUNNING and t.due_at <= now]
@@ -257,7 +257,7 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
         if not locked:
             return 0, 0
         all_timers = await timers_of(session, "ticket", [t.id for t in locked])
-        subs = await outbox.active_subscriptions(session)
+        subs = await outbox.subscribed(session)
         warned = 0
         for ticket in locked:
             timers = all_timers[ticket.id]

@@ -68,6 +68,12 @@ async def active_subscriptions(session: AsyncSession) -> list[WebhookSubscriptio
     )
 
 
+async def subscribed(session: AsyncSession) -> list[WebhookSubscription]:
+    """The active subscriptions, through the per-process reference cache (every change
+    announces its events; a batch reads them once for all its changes)."""
+    return await cached(session, "webhook_subscriptions", lambda: active_subscriptions(session))
+
+
 async def enqueue(
     session: AsyncSession,
     items: Sequence[Announcement],
@@ -78,11 +84,7 @@ async def enqueue(
     when some subscription wants the event."""
     if not items:
         return 0
-    subs: Sequence[WebhookSubscription] = (
-        await cached(session, "webhook_subscriptions", lambda: active_subscriptions(session))
-        if subscriptions is None
-        else subscriptions
-    )
+    subs = await subscribed(session) if subscriptions is None else subscriptions
     count = 0
     built: dict[bool, dict[str, Any]] = {}
     for item in items:
