@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from conftest import Api, Env
+from conftest import TICKET, Api, Env
 
 PROBLEM_JSON = "application/problem+json"
 COUNTED = ("tickets", "ticket_events", "timers", "webhook_deliveries", "idempotency_keys")
@@ -17,12 +17,7 @@ COUNTED = ("tickets", "ticket_events", "timers", "webhook_deliveries", "idempote
 LEAKS = ("Traceback", "traceback", "sqlalchemy", "asyncpg", "aiosqlite", 'File "')
 
 VALID: dict[str, Any] = {
-    "kind": "petition",
-    "channel": "hotline",
-    "category": "help",
-    "topic": "water_supply",
-    "content": "水管破裂,请尽快处理",
-    "caller": {"name": "张三", "phone": "13800001234"},
+    **TICKET,
     "location": {"grid": "G-07", "address": "幸福路 1 号", "lat": 32.7, "lng": 113.3},
 }
 

@@ -9,16 +9,9 @@ from typing import Any
 import httpx
 import sqlalchemy as sa
 
-from conftest import Api, Env
+from conftest import TICKET, Api, Env
 
-BODY: dict[str, Any] = {
-    "kind": "petition",
-    "channel": "hotline",
-    "category": "help",
-    "topic": "water_supply",
-    "content": "水管破裂,请尽快处理",
-    "caller": {"name": "张三", "phone": "13800001234"},
-}
+BODY: dict[str, Any] = {k: v for k, v in TICKET.items() if k != "location"}
 REPLAYED = "Idempotent-Replayed"
 
 
