@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from hotline.db import Database
+from hotline.db import Database, among
 from hotline.routing.models import Department
 
 
@@ -86,4 +86,40 @@ async def test_a_read_session_refuses_to_write(database_url: str) -> None:
         async with db.reading() as session:
             assert await session.get(Department, "ro") is None
     finally:
+        await db.dispose()
+
+
+async def test_among_matches_a_bound_list_with_one_statement_text(database_url: str) -> None:
+    """``among(column, name)`` finds the rows whose column is in the list given at
+    execution, for lists of any length; on PostgreSQL the statement's text is the same
+    for every length (one array parameter, not a placeholder per element)."""
+    db = Database(database_url)
+    now = datetime.now(UTC)
+    codes = [f"among-{i}" for i in range(5)]
+    stmt = (
+        sa.select(Department.code).where(among(Department.code, "codes")).order_by(Department.code)
+    )
+    texts: set[str] = set()
+    sa.event.listen(
+        db.engine.sync_engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_rest: texts.add(statement),
+    )
+    try:
+        async with db.transaction() as session:
+            for code in codes:
+                session.add(
+                    Department(code=code, name=code, platform="x", created_at=now, updated_at=now)
+                )
+        texts.clear()
+        for wanted in ([], codes[:1], codes[1:4], [*codes, "absent"]):
+            async with db.reading() as session:
+                found = list((await session.scalars(stmt, {"codes": wanted})).all())
+            assert found == sorted(c for c in wanted if c in codes)
+        if not db.is_sqlite:
+            assert len(texts) == 1, texts
+            assert "ANY" in next(iter(texts))
+    finally:
+        async with db.transaction() as session:
+            await session.execute(sa.delete(Department).where(Department.code.in_(codes)))
         await db.dispose()

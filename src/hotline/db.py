@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -290,6 +290,40 @@ def inline(value: str) -> sa.ColumnElement[str]:
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+class among(sa.sql.expression.ColumnElement[bool]):
+    """``column`` is one of the list bound as ``:name`` at execution.
+
+    On PostgreSQL ``column = ANY(:name)``: one array parameter and one statement text
+    whatever the list's length. An expanding ``IN`` renders its statement anew on every
+    execution, one placeholder per element (a tenth of a list page's CPU for 50 ids);
+    other databases get that.
+    """
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads it from the class
+        ("column", InternalTraversal.dp_clauseelement),
+        ("name", InternalTraversal.dp_string),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any] | Any, name: str) -> None:
+        self.column = column
+        self.name = name
+
+
+@compiles(among)
+def _among(element: among, compiler: Any, **kw: Any) -> str:
+    return str(
+        compiler.process(element.column.in_(sa.bindparam(element.name, expanding=True)), **kw)
+    )
+
+
+@compiles(among, "postgresql")
+def _among_pg(element: among, compiler: Any, **kw: Any) -> str:
+    values = sa.bindparam(element.name, type_=ARRAY(element.column.type))
+    return str(compiler.process(element.column == sa.any_(values), **kw))
 
 
 class _JsonArrayTest(sa.sql.expression.ColumnElement[bool]):

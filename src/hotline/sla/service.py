@@ -18,6 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.db import among
 from hotline.sla.calendar import Calendar, SlaDuration, WorkingCalendar, YearDays, warning_lead
 from hotline.sla.models import CalendarYear, Timer
 
@@ -159,7 +160,7 @@ _TIMERS_OF = (
     sa.select(Timer)
     .where(
         Timer.subject_type == sa.bindparam("type"),
-        Timer.subject_id.in_(sa.bindparam("ids", expanding=True)),
+        among(Timer.subject_id, "ids"),
     )
     .order_by(Timer.subject_id, Timer.seq)
 )

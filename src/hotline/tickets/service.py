@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import inline
+from hotline.db import among, inline
 from hotline.disputes.models import Dispute
 from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
@@ -94,7 +94,7 @@ _LINKED = sa.union_all(
     *(
         sa.select(
             inline(kind).label("kind"), id_.label("id"), to.label("to"), at.label("at")
-        ).where(to.in_(sa.bindparam("ids", expanding=True)))
+        ).where(among(to, "ids"))
         for kind, id_, to, at in _LINK_KINDS
     )
 ).order_by(sa.literal_column("at"), sa.literal_column("id"))
