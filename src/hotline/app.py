@@ -36,7 +36,7 @@ from hotline.ops import router as ops_router
 from hotline.privacy import vault
 from hotline.privacy.router import router as privacy_router
 from hotline.routing.router import router as routing_router
-from hotline.runtime import Runtime
+from hotline.runtime import Runtime, settle_gc
 from hotline.sla import service as sla
 from hotline.sla.calendar import WorkingCalendar
 from hotline.sla.router import router as calendar_router
@@ -82,9 +82,14 @@ async def start_runtime(settings: Settings, clock: Clock) -> Runtime:
 
 
 def create_app(
-    settings: Settings | None = None, clock: Clock | None = None, *, run_workers: bool = False
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    run_workers: bool = False,
+    long_running: bool = False,
 ) -> FastAPI:
-    """The application; ``run_workers`` also runs the background workers in its lifespan."""
+    """The application; ``run_workers`` also runs the background workers in its lifespan;
+    ``long_running`` (``hotline serve``) settles the garbage collector once started."""
     settings = settings or Settings()
     clock = clock or SystemClock()
 
@@ -93,6 +98,8 @@ def create_app(
         logs.configure(settings.log_level, json=settings.log_json)
         runtime = await start_runtime(settings, clock)
         app.state.runtime = runtime
+        if long_running:
+            settle_gc()
         worker = Worker(runtime) if run_workers else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:

@@ -45,7 +45,7 @@ def serve(host: str, port: int, no_worker: bool, no_migrate: bool) -> None:
     _vault(settings)  # a missing data key stops here, with the reason, before anything runs
     if not no_migrate:
         asyncio.run(upgrade(settings.database_url))
-    app = create_app(settings, SystemClock(), run_workers=not no_worker)
+    app = create_app(settings, SystemClock(), run_workers=not no_worker, long_running=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
 
 
@@ -55,6 +55,7 @@ def worker() -> None:
     import signal
 
     from hotline.app import start_runtime
+    from hotline.runtime import settle_gc
     from hotline.worker import Worker
 
     settings = Settings()
@@ -63,6 +64,7 @@ def worker() -> None:
 
     async def run() -> None:
         runtime = await start_runtime(settings, SystemClock())
+        settle_gc()
         loop_worker = Worker(runtime)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -34,3 +35,18 @@ class Runtime:
         if self.keys is None:
             raise RuntimeError("no data key loaded: build the runtime with start_runtime()")
         return self.keys
+
+
+# A request allocates thousands of short-lived objects (rows, dicts, SQLAlchemy state): with
+# CPython's default first threshold (700) the collector ran dozens of times per request and
+# walked the start-up objects again each time it reached the older generations.
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+def settle_gc() -> None:
+    """Once a long-running process has started (modules, app, runtime built): move what exists
+    now out of the collector's sight for good (``gc.freeze``) and collect less often. Not for
+    tests, which build many apps in one process."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
