@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,6 +53,11 @@ class Timer(Base):
     cancelled_at: Mapped[datetime | None]
     # Ordering inside one subject: timers started in one transaction share an instant.
     seq: Mapped[int] = mapped_column(default=0)
+
+
+# A timer as read for an answer: the entity within a change, a plain row (no identity map
+# or instance state to build) where it is only rendered. Both answer the same attributes.
+TimerView = Timer | sa.Row[Any]
 
 
 class CalendarYear(Base):

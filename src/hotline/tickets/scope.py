@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +15,7 @@ from hotline.auth.models import Role
 from hotline.auth.service import Actor
 from hotline.db import json_subset
 from hotline.members.models import TicketHolder
-from hotline.tickets.models import Ticket
+from hotline.tickets.models import TICKET_COLUMNS, Ticket
 
 # Built once: building the alias per request costs measurable CPU.
 _PARENT = aliased(Ticket)
@@ -59,12 +60,21 @@ def visible(actor: Actor) -> sa.ColumnElement[bool]:
     return sa.false()
 
 
+def _in_scope(actor: Actor) -> tuple[sa.ColumnElement[bool], ...]:
+    return (Ticket.id == sa.bindparam("ticket_id"), visible(actor))
+
+
+# One ticket by ``:ticket_id`` within the actor's scope, built once per actor: building the
+# expression costs more CPU than PostgreSQL spends answering it.
 @functools.lru_cache(maxsize=1024)
 def _by_id(actor: Actor, for_update: bool) -> sa.Select[Ticket]:
-    """One ticket by ``:ticket_id`` within the actor's scope, built once per actor: building
-    the expression costs more CPU than PostgreSQL spends answering it."""
-    stmt = sa.select(Ticket).where(Ticket.id == sa.bindparam("ticket_id"), visible(actor))
+    stmt = sa.select(Ticket).where(*_in_scope(actor))
     return stmt.with_for_update() if for_update else stmt
+
+
+@functools.lru_cache(maxsize=1024)
+def _row_by_id(actor: Actor) -> sa.Select[Any]:
+    return sa.select(*TICKET_COLUMNS).where(*_in_scope(actor))
 
 
 async def find_visible(
@@ -75,6 +85,17 @@ async def find_visible(
         return None
     stmt = _by_id(actor, for_update)
     return (await session.execute(stmt, {"ticket_id": key})).scalar_one_or_none()
+
+
+async def read_visible(session: AsyncSession, actor: Actor, ticket_id: str) -> sa.Row[Any]:
+    """The ticket as a row, to answer with (no entity to build): 404 outside the scope."""
+    key = parse_id(ticket_id)
+    row: sa.Row[Any] | None = None
+    if key is not None:
+        row = (await session.execute(_row_by_id(actor), {"ticket_id": key})).one_or_none()
+    if row is None:
+        raise errors.NotFound("No such ticket.")
+    return row
 
 
 async def get_visible(

@@ -20,13 +20,13 @@ from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
 from hotline.sla import service as sla
-from hotline.sla.models import Timer
-from hotline.sla.service import Timers, timers_of
+from hotline.sla.models import Timer, TimerView
+from hotline.sla.service import Timers, timer_rows_of
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
 from hotline.tickets.change import Change, Timeline, announce, touch
 from hotline.tickets.intake import Intake, open_ticket
-from hotline.tickets.models import Ticket, TicketEvent
+from hotline.tickets.models import TICKET_COLUMNS, Ticket, TicketEvent, TicketView
 from hotline.tickets.scope import find_visible, get_visible, parse_id, visible
 from hotline.tickets.views import ticket_json
 from hotline.workflow import parse_body, parse_if_match
@@ -40,16 +40,16 @@ CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 async def render(
     session: AsyncSession,
     actor: Actor | None,
-    tickets: Sequence[Ticket],
+    tickets: Sequence[TicketView],
     vault: Vault | None = None,
-    timers: Mapping[uuid.UUID, Sequence[Timer]] | None = None,
+    timers: Mapping[uuid.UUID, Sequence[TimerView]] | None = None,
 ) -> list[dict[str, Any]]:
     """Tickets as the actor sees them, with their timers (read unless given) and links."""
     ids = [t.id for t in tickets]
     if not ids:
         return []
     if timers is None:
-        timers = await timers_of(session, "ticket", ids)
+        timers = await timer_rows_of(session, "ticket", ids)
     links = await linked(session, ids)
     return [
         ticket_json(
@@ -77,9 +77,9 @@ def render_new(
 async def render_one(
     session: AsyncSession,
     actor: Actor | None,
-    ticket: Ticket,
+    ticket: TicketView,
     vault: Vault | None = None,
-    timers: Sequence[Timer] | None = None,
+    timers: Sequence[TimerView] | None = None,
 ) -> dict[str, Any]:
     known = None if timers is None else {ticket.id: timers}
     return (await render(session, actor, [ticket], vault, known))[0]
@@ -258,8 +258,9 @@ class Filters:
 
 async def list_tickets(
     session: AsyncSession, actor: Actor, f: Filters, limit: int, cursor: str | None
-) -> tuple[list[Ticket], str | None]:
-    stmt = sa.select(Ticket).where(visible(actor))
+) -> tuple[list[sa.Row[Any]], str | None]:
+    """A page of tickets as rows (they are only rendered)."""
+    stmt = sa.select(*TICKET_COLUMNS).where(visible(actor))
     if f.status is not None:
         stmt = stmt.where(Ticket.status == f.status.value)
     if f.kind is not None:
@@ -293,7 +294,7 @@ async def list_tickets(
     if cursor is not None:
         stmt = stmt.where(pagination.keyset(cursor, key, Ticket.id, descending=not ascending))
     order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
-    rows = list((await session.scalars(stmt.order_by(*order).limit(limit + 1))).all())
+    rows = list((await session.execute(stmt.order_by(*order).limit(limit + 1))).all())
     return pagination.page(
         rows, limit, lambda t: (t.updated_at if ascending else t.created_at, str(t.id))
     )

@@ -9,15 +9,15 @@ from typing import Any
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
 from hotline.privacy.vault import Vault
-from hotline.sla.models import Timer
-from hotline.tickets.models import Ticket
+from hotline.sla.models import TimerView
+from hotline.tickets.models import TicketView
 
 # Who handles a ticket never learns who a confidential (保密) caller is.
 HANDLER_ROLES = frozenset({Role.department, Role.member})
 
 
 def caller_json(
-    ticket: Ticket, *, hide_confidential: bool, vault: Vault | None = None
+    ticket: TicketView, *, hide_confidential: bool, vault: Vault | None = None
 ) -> dict[str, Any]:
     """The caller with the phone masked; a confidential caller's name is kept only
     encrypted, so it is decrypted here for those who may see it."""
@@ -33,7 +33,7 @@ def caller_json(
     }
 
 
-def timer_json(timer: Timer) -> dict[str, Any]:
+def timer_json(timer: TimerView) -> dict[str, Any]:
     return {
         "kind": timer.kind,
         "due_at": timer.due_at,
@@ -45,8 +45,8 @@ def timer_json(timer: Timer) -> dict[str, Any]:
 
 
 def ticket_json(
-    ticket: Ticket,
-    timers: Sequence[Timer],
+    ticket: TicketView,
+    timers: Sequence[TimerView],
     *,
     children: Sequence[uuid.UUID] = (),
     merged_ids: Sequence[uuid.UUID] = (),
