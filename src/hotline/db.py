@@ -63,6 +63,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # asyncpg reads timestamptz as datetimes in UTC already: no call per value (a
+        # list page reads 900 of them).
+        if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+            return None
+        return super().result_processor(dialect, coltype)
+
 
 JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
 

@@ -92,7 +92,8 @@ async def read_visible(session: AsyncSession, actor: Actor, ticket_id: str) -> s
     key = parse_id(ticket_id)
     row: sa.Row[Any] | None = None
     if key is not None:
-        row = (await session.execute(_row_by_id(actor), {"ticket_id": key})).one_or_none()
+        conn = await session.connection()
+        row = (await conn.execute(_row_by_id(actor), {"ticket_id": key})).one_or_none()
     if row is None:
         raise errors.NotFound("No such ticket.")
     return row

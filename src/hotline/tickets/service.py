@@ -108,7 +108,8 @@ async def linked(
     found: dict[uuid.UUID, dict[str, list[uuid.UUID]]] = {
         i: {kind[0]: [] for kind in _LINK_KINDS} for i in ticket_ids
     }
-    for kind, id_, to, _at in await session.execute(_LINKED, {"ids": list(ticket_ids)}):
+    conn = await session.connection()
+    for kind, id_, to, _at in await conn.execute(_LINKED, {"ids": list(ticket_ids)}):
         found[cast(uuid.UUID, to)][kind].append(id_)  # one of ticket_ids: never NULL
     return found
 
