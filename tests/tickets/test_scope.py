@@ -295,3 +295,24 @@ async def test_updated_since_in_update_order_inclusive_and_stable(api: Api, env:
     pages = await page_all(api, 1, updated_since=now.isoformat())
     assert sorted(i for p in pages for i in p) == sorted([a["id"], b["id"], c["id"]])
     assert pages == await page_all(api, 1, updated_since=now.isoformat())
+
+
+async def test_a_read_answers_what_the_change_answered(api: Api) -> None:
+    """A change answers with the entities it wrote; GET and the list render plain rows.
+    Either way the same ticket reads the same, for each role (masking, confidential
+    caller, timers met and running, allowed actions)."""
+    p = await setup(api)
+    caller = {"name": "李四", "phone": "13912345678", "confidential": True}
+    created = await p["op"].ticket(caller=caller)
+    steps: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("water", "accept", None),
+        ("op", "callback", {"outcome": "reached"}),
+        ("water", "comment", {"note": "已派人"}),
+    ]
+    for who, action, body in steps:
+        answer = await p[who].act(created, action, body)
+        read = (await p[who].get(f"/v1/tickets/{created['id']}")).json()
+        listed = (await p[who].get("/v1/tickets")).json()["items"]
+        assert read == answer, f"{who} {action}: GET differs from the action's answer"
+        assert listed == [answer], f"{who} {action}: the list differs from the action's answer"
+    assert any(t["met_at"] for t in answer["timers"])  # the callback's clock was met
