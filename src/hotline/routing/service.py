@@ -130,17 +130,20 @@ def _specificity(rule: RoutingRule, facts: Facts) -> tuple[int, int, int, float,
     return (fields, depth, rule.priority, -rule.created_at.timestamp(), str(rule.id))
 
 
+def _rank(
+    scored: tuple[tuple[int, int, int, float, str], RoutingRule],
+) -> tuple[int, int, int, float, str]:
+    (fields, depth, priority, age, rule_id), _rule = scored
+    return (-fields, -depth, -priority, -age, rule_id)
+
+
 def best_rule(rules: Sequence[RoutingRule], facts: Facts) -> RoutingRule | None:
     scored = [(score, rule) for rule in rules if (score := _specificity(rule, facts)) is not None]
     if not scored:
         return None
-    # Among rules created in the same instant, the lower id decides (stable, if arbitrary).
-    best = max(scored, key=lambda pair: (pair[0][:4], _neg(pair[0][4])))
-    return best[1]
-
-
-def _neg(text: str) -> tuple[int, ...]:
-    return tuple(-ord(c) for c in text)
+    # The highest score; among rules created in the same instant, the lower id decides
+    # (stable, if arbitrary).
+    return min(scored, key=_rank)[1]
 
 
 async def all_rules(session: AsyncSession) -> list[RoutingRule]:
