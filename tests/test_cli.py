@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,11 +138,20 @@ def test_worker_runs_alone_and_stops_on_sigterm(home: dict[str, str]) -> None:
     proc = subprocess.Popen(
         [HOTLINE, "worker"], env=home, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    assert proc.stdout is not None
+    said: list[str] = []
     try:
-        time.sleep(2)
-        assert proc.poll() is None
+        deadline = threading.Timer(30, proc.kill)  # a worker that never says it runs
+        deadline.start()
+        for line in proc.stdout:  # until it runs (or dies)
+            said.append(line)
+            if "worker_started" in line:
+                break
+        deadline.cancel()
+        assert proc.poll() is None, "".join(said)
         proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
+        rest, _ = proc.communicate(timeout=30)
+        out = "".join(said) + rest
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -63,13 +63,16 @@ def worker() -> None:
     _vault(settings)
 
     async def run() -> None:
-        runtime = await start_runtime(settings, SystemClock())
-        settle_gc()
-        loop_worker = Worker(runtime)
+        # Handled from the start: a stop asked for during start-up ends the worker cleanly.
+        stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, loop_worker.stop.set)
+            loop.add_signal_handler(sig, stop.set)
+        runtime = await start_runtime(settings, SystemClock())
         try:
+            settle_gc()
+            loop_worker = Worker(runtime)
+            loop_worker.stop = stop
             await loop_worker.run()
         finally:
             await runtime.db.dispose()
