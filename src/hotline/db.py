@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
@@ -261,6 +261,15 @@ class Database:
         await self.engine.dispose()
         if self.write_engine is not self.engine:
             await self.write_engine.dispose()
+
+
+async def rows(
+    session: AsyncSession, stmt: sa.Executable, params: dict[str, Any] | None = None
+) -> Sequence[sa.Row[Any]]:
+    """A read's rows through the session's connection (Core execution): no ORM result
+    set-up or entities, for what is only rendered."""
+    conn = await session.connection()
+    return (await conn.execute(stmt, params)).all()
 
 
 def lock_key(*parts: str) -> int:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import among
+from hotline.db import among, rows
 from hotline.sla.calendar import Calendar, SlaDuration, WorkingCalendar, YearDays, warning_lead
 from hotline.sla.models import CalendarYear, Timer
 
@@ -190,8 +190,7 @@ async def timer_rows_of(
     found: dict[uuid.UUID, list[sa.Row[Any]]] = {i: [] for i in subject_ids}
     if subject_ids:
         params = {"type": subject_type, "ids": list(subject_ids)}
-        conn = await session.connection()
-        for row in await conn.execute(_TIMER_ROWS_OF, params):
+        for row in await rows(session, _TIMER_ROWS_OF, params):
             found[row.subject_id].append(row)
     return found
 

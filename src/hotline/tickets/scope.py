@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import json_subset
+from hotline.db import json_subset, rows
 from hotline.members.models import TicketHolder
 from hotline.tickets.models import TICKET_COLUMNS, Ticket
 
@@ -92,8 +92,7 @@ async def read_visible(session: AsyncSession, actor: Actor, ticket_id: str) -> s
     key = parse_id(ticket_id)
     row: sa.Row[Any] | None = None
     if key is not None:
-        conn = await session.connection()
-        row = (await conn.execute(_row_by_id(actor), {"ticket_id": key})).one_or_none()
+        row = next(iter(await rows(session, _row_by_id(actor), {"ticket_id": key})), None)
     if row is None:
         raise errors.NotFound("No such ticket.")
     return row

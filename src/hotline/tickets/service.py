@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import among, inline
+from hotline.db import among, inline, rows
 from hotline.disputes.models import Dispute
 from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
@@ -108,9 +108,8 @@ async def linked(
     found: dict[uuid.UUID, dict[str, list[uuid.UUID]]] = {
         i: {kind[0]: [] for kind in _LINK_KINDS} for i in ticket_ids
     }
-    conn = await session.connection()
-    for kind, id_, to, _at in await conn.execute(_LINKED, {"ids": list(ticket_ids)}):
-        found[cast(uuid.UUID, to)][kind].append(id_)  # one of ticket_ids: never NULL
+    for link in await rows(session, _LINKED, {"ids": list(ticket_ids)}):
+        found[link.to][link.kind].append(link.id)  # to: one of ticket_ids, never NULL
     return found
 
 
@@ -295,9 +294,9 @@ async def list_tickets(
     if cursor is not None:
         stmt = stmt.where(pagination.keyset(cursor, key, Ticket.id, descending=not ascending))
     order = (key.asc(), Ticket.id.asc()) if ascending else (key.desc(), Ticket.id.desc())
-    rows = list((await session.execute(stmt.order_by(*order).limit(limit + 1))).all())
+    page = list(await rows(session, stmt.order_by(*order).limit(limit + 1)))
     return pagination.page(
-        rows, limit, lambda t: (t.updated_at if ascending else t.created_at, str(t.id))
+        page, limit, lambda t: (t.updated_at if ascending else t.created_at, str(t.id))
     )
 
 
@@ -310,7 +309,7 @@ async def events(
         (after,) = pagination.decode(cursor, 1)
         if not isinstance(after, int):
             raise pagination.bad_cursor()
-    rows = list(
+    found = list(
         (
             await session.scalars(
                 sa.select(TicketEvent)
@@ -320,7 +319,7 @@ async def events(
             )
         ).all()
     )
-    return pagination.page(rows, limit, lambda e: (e.seq,))
+    return pagination.page(found, limit, lambda e: (e.seq,))
 
 
 def event_json(event: TicketEvent) -> dict[str, Any]:
