@@ -71,9 +71,7 @@ def worker() -> None:
         runtime = await start_runtime(settings, SystemClock())
         try:
             settle_gc()
-            loop_worker = Worker(runtime)
-            loop_worker.stop = stop
-            await loop_worker.run()
+            await Worker(runtime, stop=stop).run()
         finally:
             await runtime.db.dispose()
 

@@ -23,9 +23,14 @@ PRUNE_EVERY = 3600.0
 
 
 class Worker:
-    def __init__(self, runtime: Runtime, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: httpx.AsyncClient | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         self.runtime = runtime
-        self.stop = asyncio.Event()
+        self.stop = stop or asyncio.Event()
         self._client = client
         self._last_prune: datetime | None = None
         self._calendar_day: date | None = None
