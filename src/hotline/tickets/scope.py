@@ -90,12 +90,10 @@ async def find_visible(
 async def read_visible(session: AsyncSession, actor: Actor, ticket_id: str) -> sa.Row[Any]:
     """The ticket as a row, to answer with (no entity to build): 404 outside the scope."""
     key = parse_id(ticket_id)
-    row: sa.Row[Any] | None = None
-    if key is not None:
-        row = next(iter(await rows(session, _row_by_id(actor), {"ticket_id": key})), None)
-    if row is None:
+    found = [] if key is None else await rows(session, _row_by_id(actor), {"ticket_id": key})
+    if not found:
         raise errors.NotFound("No such ticket.")
-    return row
+    return found[0]
 
 
 async def get_visible(
