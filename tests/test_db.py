@@ -1,5 +1,5 @@
 """The database layer against real servers: dropped connections are replaced, reads
-never write."""
+never write, queued rows are written with their transaction or not at all."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from hotline.db import Database, among
-from hotline.routing.models import Department
+from hotline.db import Database, among, append
+from hotline.routing.models import Department, RoutingRule
 
 
 async def _backend_pid(db: Database) -> int:
@@ -121,5 +121,59 @@ async def test_among_matches_a_bound_list_with_one_statement_text(database_url: 
             assert "ANY" in next(iter(texts))
     finally:
         async with db.transaction() as session:
+            await session.execute(sa.delete(Department).where(Department.code.in_(codes)))
+        await db.dispose()
+
+
+async def test_appended_rows_follow_their_transaction(database_url: str) -> None:
+    """``append`` queues insert-only rows: a flush writes them after the entities they
+    reference (a rule naming a department added in the same transaction), a commit writes
+    them even when nothing else was pending, a rollback drops them, and a read session
+    refuses them."""
+    db = Database(database_url)
+    now = datetime.now(UTC)
+    codes = ["app-flush", "app-commit", "app-rollback"]
+
+    def department(code: str) -> dict[str, object]:
+        return {"code": code, "name": code, "platform": "x", "created_at": now, "updated_at": now}
+
+    rule = {"department_code": "app-flush", "callback_sla": "PT24H", "resolution_sla": "P5D"}
+    rule |= {"calendar": "natural", "created_at": now}
+
+    async def failing(flush: bool) -> None:
+        async with db.transaction() as session:
+            append(session, Department, department("app-rollback"))
+            if flush:
+                await session.flush()
+            raise LookupError("the change fails")
+
+    async def present() -> set[str]:
+        async with db.reading() as session:
+            stmt = sa.select(Department.code).where(Department.code.in_(codes))
+            return set((await session.scalars(stmt)).all())
+
+    try:
+        async with db.transaction() as session:
+            session.add(Department(**department("app-flush")))
+            append(session, RoutingRule, rule)  # references the department above
+            await session.flush()
+            found = await session.scalar(
+                sa.select(sa.func.count()).where(RoutingRule.department_code == "app-flush")
+            )
+            assert found == 1  # written by the flush, inside the transaction
+        async with db.transaction() as session:
+            append(session, Department, department("app-commit"))  # nothing else pending
+        for flushed in (True, False):
+            with pytest.raises(LookupError):
+                await failing(flushed)
+        assert await present() == {"app-flush", "app-commit"}
+        async with db.reading() as session:
+            with pytest.raises(RuntimeError, match="read session cannot write"):
+                append(session, Department, department("app-read"))
+    finally:
+        async with db.transaction() as session:
+            await session.execute(
+                sa.delete(RoutingRule).where(RoutingRule.department_code.in_(codes))
+            )
             await session.execute(sa.delete(Department).where(Department.code.in_(codes)))
         await db.dispose()

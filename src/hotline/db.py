@@ -146,6 +146,44 @@ def _refuse_writes_in_reads(session: Session, _context: Any, _instances: Any) ->
         raise RuntimeError("a read session cannot write: use Database.transaction()")
 
 
+APPENDS = "appends"
+
+
+def append(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> None:
+    """Queue a row of an insert-only table (timeline events, outbox deliveries): the
+    session's next flush writes it after the entities it may reference, or its commit
+    does, one executemany per table, without the unit of work's bookkeeping per row (a
+    tenth of a create's CPU when they were entities). A rollback drops what is queued."""
+    if session.info.get(READ_ONLY):
+        raise RuntimeError("a read session cannot write: use Database.transaction()")
+    table = cast(sa.Table, model.__table__)
+    session.info.setdefault(APPENDS, {}).setdefault(table, []).append(row)
+
+
+def _write_appends(session: Session) -> None:
+    queued: dict[sa.Table, list[dict[str, Any]]] | None = session.info.pop(APPENDS, None)
+    if queued:
+        conn = session.connection()
+        for table, batch in queued.items():
+            conn.execute(table.insert(), batch)
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _appends_after_flush(session: Session, _context: Any) -> None:
+    _write_appends(session)
+
+
+@event.listens_for(Session, "before_commit")
+def _appends_before_commit(session: Session) -> None:
+    session.flush()  # the entities first, then (after_flush_postexec) the queued rows
+    _write_appends(session)  # queued while the session had nothing else to flush
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _appends_dropped(session: Session, _previous: Any) -> None:
+    session.info.pop(APPENDS, None)
+
+
 class ReferenceCache:
     """Per-process copies of small tables read on every change and rarely written (routing
     rules, webhook subscriptions), kept at most ``ttl`` seconds. A write through this

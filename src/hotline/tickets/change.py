@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
+from hotline.db import append
 from hotline.runtime import Runtime
 from hotline.sla.models import Timer
 from hotline.sla.service import Sla, Timers, timers_of
@@ -49,37 +50,36 @@ class Change:
 
 
 class Timeline:
-    """Appends a ticket's events and remembers them for the outbox."""
+    """Appends a ticket's events and remembers their types for the outbox."""
 
     def __init__(self, session: AsyncSession, ticket: Ticket, actor: Actor, now: datetime) -> None:
         self.session = session
         self.ticket = ticket
         self.actor = actor
         self.now = now
-        self.events: list[TicketEvent] = []
+        self.types: list[str] = []
 
     def add(
         self, type_: str, from_status: str | None, to_status: str | None, data: dict[str, Any]
-    ) -> TicketEvent:
+    ) -> None:
         self.ticket.last_seq += 1
-        event = TicketEvent(
-            ticket_id=self.ticket.id,
-            seq=self.ticket.last_seq,
-            type=type_,
-            actor=self.actor.label,
-            actor_name=self.actor.name,
-            from_status=from_status,
-            to_status=to_status,
-            data=data,
-            at=self.now,
-        )
-        self.events.append(event)
-        self.session.add(event)
-        return event
+        row = {
+            "ticket_id": self.ticket.id,
+            "seq": self.ticket.last_seq,
+            "type": type_,
+            "actor": self.actor.label,
+            "actor_name": self.actor.name,
+            "from_status": from_status,
+            "to_status": to_status,
+            "data": data,
+            "at": self.now,
+        }
+        append(self.session, TicketEvent, row)
+        self.types.append(type_)
 
     def announcements(self, departments_before: frozenset[str | None]) -> list[outbox.Announcement]:
         departments = departments_before | {self.ticket.department_code}
-        return [outbox.Announcement(e.type, self.ticket.id, departments, e.at) for e in self.events]
+        return [outbox.Announcement(t, self.ticket.id, departments, self.now) for t in self.types]
 
 
 def touch(ticket: Ticket, now: datetime) -> None:

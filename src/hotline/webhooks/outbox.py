@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import cached
+from hotline.db import append, cached
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
@@ -95,18 +95,20 @@ async def enqueue(
             if kind not in built:
                 built[kind] = await data(item.type)
             payload_data = built[kind]
-            session.add(
-                WebhookDelivery(
-                    id=uuid.uuid4(),
-                    subscription_id=sub.id,
-                    event_type=item.type,
-                    subject_id=item.subject_id,
-                    payload={"type": item.type, "timestamp": item.at, "data": payload_data},
-                    status=PENDING,
-                    attempts=0,
-                    next_attempt_at=item.at,
-                    created_at=item.at,
-                )
+            append(
+                session,
+                WebhookDelivery,
+                {
+                    "id": uuid.uuid4(),
+                    "subscription_id": sub.id,
+                    "event_type": item.type,
+                    "subject_id": item.subject_id,
+                    "payload": {"type": item.type, "timestamp": item.at, "data": payload_data},
+                    "status": PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": item.at,
+                    "created_at": item.at,
+                },
             )
             count += 1
     return count
