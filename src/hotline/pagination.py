@@ -54,15 +54,28 @@ def page(
     return rows, encode(*key(rows[-1]))
 
 
+def position(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (instant, id) a cursor of an (instant, id)-ordered list stands at."""
+    at_text, id_text = decode(cursor, 2)
+    try:
+        return datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
+    except (TypeError, ValueError):
+        raise bad_cursor() from None
+
+
+def after(
+    at_column: Any, id_column: Any, at: Any, last: Any, *, descending: bool = True
+) -> sa.ColumnElement[bool]:
+    """Rows past (``at``, ``last``), values or bound parameters, in a list ordered by
+    those two columns."""
+    if descending:
+        return sa.or_(at_column < at, sa.and_(at_column == at, id_column < last))
+    return sa.or_(at_column > at, sa.and_(at_column == at, id_column > last))
+
+
 def keyset(
     cursor: str, at_column: Any, id_column: Any, *, descending: bool = True
 ) -> sa.ColumnElement[bool]:
     """Rows after the cursor's (instant, id) in a list ordered by those two columns."""
-    at_text, id_text = decode(cursor, 2)
-    try:
-        at, last = datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
-    except (TypeError, ValueError):
-        raise bad_cursor() from None
-    if descending:
-        return sa.or_(at_column < at, sa.and_(at_column == at, id_column < last))
-    return sa.or_(at_column > at, sa.and_(at_column == at, id_column > last))
+    at, last = position(cursor)
+    return after(at_column, id_column, at, last, descending=descending)
