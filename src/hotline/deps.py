@@ -129,4 +129,6 @@ async def write(
         )
     if replayed:
         headers = {**headers, idempotency.REPLAYED_HEADER: "true"}
+    if status == 204:  # a DELETE: no body, replayed alike
+        return Response(status_code=204, headers=headers)
     return JSONOut(body, status_code=status, headers=headers)

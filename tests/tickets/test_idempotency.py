@@ -135,3 +135,34 @@ async def test_concurrent_duplicates_create_one_ticket(api: Api, env: Env) -> No
             assert r.json()["type"] == "urn:hotline:problem:idempotency-in-flight"
     assert sum(REPLAYED not in r.headers for r in created) == 1
     assert await ticket_count(env) == 1
+
+
+async def test_deletes_replay_their_204(api: Api) -> None:
+    """Keys cover every write, DELETEs too: a retried DELETE with its key answers the
+    stored 204 (replayed) instead of a 404 for what the first one removed; the same key
+    on another resource is a mismatch."""
+    created = (await api.post("/v1/principals", {"name": "外包系统", "role": "app"})).json()
+    token = (await api.post(f"/v1/principals/{created['id']}/tokens", {})).json()
+    subscription = (
+        await api.post(
+            "/v1/webhook-subscriptions", {"url": "https://hooks.example.org/x", "events": ["*"]}
+        )
+    ).json()
+    urls = [
+        (f"/v1/principals/{created['id']}/tokens/{token['id']}", "del-token"),
+        (f"/v1/webhook-subscriptions/{subscription['id']}", "del-sub"),
+        (f"/v1/principals/{created['id']}", "del-principal"),
+    ]
+    for url, name in urls:
+        first = await api.delete(url, headers=key(name))
+        assert first.status_code == 204, first.text
+        assert REPLAYED not in first.headers and first.content == b""
+        again = await api.delete(url, headers=key(name))
+        assert again.status_code == 204, again.text
+        assert again.headers[REPLAYED] == "true" and again.content == b""
+        assert (await api.delete(url)).status_code == 404  # without the key: gone
+    r = await api.delete(
+        f"/v1/webhook-subscriptions/{subscription['id']}", headers=key("del-token")
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["type"] == "urn:hotline:problem:idempotency-mismatch"

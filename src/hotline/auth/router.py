@@ -166,14 +166,18 @@ async def delete_principal(
     principal_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
     """Revoke the principal and every token it holds."""
-    async with runtime.db.transaction() as session:
+
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         now = runtime.clock.now()
         await service.revoke_principal(session, _id(principal_id), now)
         audit.record(
             session, actor, "principal.deleted", "principal", principal_id, now=now, request=request
         )
+        return 204, None, {}
+
+    response = await write(request, runtime, actor, handler)
     runtime.tokens.clear()  # this process forgets at once; others within the cache's seconds
-    return Response(status_code=204)
+    return response
 
 
 @router.post("/{principal_id}/tokens", status_code=201, response_model=TokenCreated)
@@ -204,7 +208,8 @@ async def create_token(
 async def delete_token(
     principal_id: str, token_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
-    async with runtime.db.transaction() as session:
+
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         now = runtime.clock.now()
         await service.revoke_token(session, _id(principal_id), _id(token_id), now)
         audit.record(
@@ -217,5 +222,8 @@ async def delete_token(
             request=request,
             details={"token_id": token_id},
         )
+        return 204, None, {}
+
+    response = await write(request, runtime, actor, handler)
     runtime.tokens.clear()
-    return Response(status_code=204)
+    return response

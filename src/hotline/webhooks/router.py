@@ -141,7 +141,8 @@ async def get_subscription(subscription_id: str, session: ReadSession) -> Respon
 async def delete_subscription(
     subscription_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
-    async with runtime.db.transaction() as session:
+
+    async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         await service.delete(session, subscription_id, runtime.clock.now())
         audit.record(
             session,
@@ -152,7 +153,9 @@ async def delete_subscription(
             now=runtime.clock.now(),
             request=request,
         )
-    return Response(status_code=204)
+        return 204, None, {}
+
+    return await write(request, runtime, actor, handler)
 
 
 @router.post(
