@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
+from hotline import idempotency
 from hotline.auth.service import Actor
 from hotline.deps import ActorDep, RuntimeDep, write
 from hotline.runtime import Runtime
@@ -66,7 +67,6 @@ def _add(
         actor: ActorDep,
         subject_id: Annotated[str, Path(alias=id_name)],
         if_match: Annotated[str | None, Header(alias="If-Match")] = None,
-        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ) -> Response:
         async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
             raw = await request.body()
@@ -84,8 +84,8 @@ def _add(
         description=f"Records `{transitions[0].event}`.\n\n{rows}",
         response_model=response_model,
         responses=ACTION_PROBLEMS,
-        openapi_extra={
-            "requestBody": {
+        openapi_extra=idempotency.openapi_extra(
+            requestBody={
                 "required": True,
                 "content": {
                     "application/json": {
@@ -93,7 +93,7 @@ def _add(
                     }
                 },
             }
-        },
+        ),
     )
 
 

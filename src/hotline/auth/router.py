@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.auth import service
 from hotline.auth.models import Principal, Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
@@ -100,7 +100,9 @@ async def _live(session: AsyncSession, principal_id: str) -> Principal:
     return principal
 
 
-@router.post("", status_code=201, response_model=PrincipalCreated)
+@router.post(
+    "", status_code=201, response_model=PrincipalCreated, openapi_extra=idempotency.openapi_extra()
+)
 async def create_principal(
     body: PrincipalCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -161,7 +163,7 @@ async def get_principal(principal_id: str, session: ReadSession) -> Response:
     return JSONOut(_json(await _live(session, principal_id)))
 
 
-@router.delete("/{principal_id}", status_code=204)
+@router.delete("/{principal_id}", status_code=204, openapi_extra=idempotency.openapi_extra())
 async def delete_principal(
     principal_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -180,7 +182,12 @@ async def delete_principal(
     return response
 
 
-@router.post("/{principal_id}/tokens", status_code=201, response_model=TokenCreated)
+@router.post(
+    "/{principal_id}/tokens",
+    status_code=201,
+    response_model=TokenCreated,
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def create_token(
     principal_id: str, body: TokenCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -204,7 +211,9 @@ async def create_token(
     return await write(request, runtime, actor, handler)
 
 
-@router.delete("/{principal_id}/tokens/{token_id}", status_code=204)
+@router.delete(
+    "/{principal_id}/tokens/{token_id}", status_code=204, openapi_extra=idempotency.openapi_extra()
+)
 async def delete_token(
     principal_id: str, token_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.actions import add_action_routes
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
@@ -52,7 +52,11 @@ async def list_kinds(session: ReadSession) -> Response:
 
 
 @router.post(
-    "/v1/dispute-kinds", status_code=201, response_model=s.KindOut, dependencies=[require()]
+    "/v1/dispute-kinds",
+    status_code=201,
+    response_model=s.KindOut,
+    dependencies=[require()],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def create_kind(
     body: s.KindCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
@@ -79,6 +83,7 @@ async def create_kind(
     status_code=201,
     response_model=s.DisputeOut,
     dependencies=[require(Role.operator, Role.supervisor, Role.member)],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def create_dispute(
     body: s.DisputeCreate, request: Request, runtime: RuntimeDep, actor: ActorDep

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import pagination
+from hotline import idempotency, pagination
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.grids import service
 from hotline.grids.models import Grid, Level
@@ -26,7 +26,13 @@ class GridPage(BaseModel):
     next_cursor: str | None
 
 
-@router.post("", status_code=201, response_model=service.GridOut, dependencies=[require()])
+@router.post(
+    "",
+    status_code=201,
+    response_model=service.GridOut,
+    dependencies=[require()],
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def create_grid(
     body: service.GridCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -77,7 +83,12 @@ async def get_grid(code: str, session: ReadSession) -> Response:
     return JSONOut(service.grid_json(await service.get(session, code)))
 
 
-@router.patch("/{code}", response_model=service.GridOut, dependencies=[require()])
+@router.patch(
+    "/{code}",
+    response_model=service.GridOut,
+    dependencies=[require()],
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def patch_grid(
     code: str, body: service.GridPatch, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
@@ -22,7 +22,13 @@ READERS = (Role.operator, Role.supervisor, Role.viewer, Role.member, Role.depart
 router = APIRouter(prefix="/v1/members", tags=["members"], dependencies=[require(*READERS)])
 
 
-@router.post("", status_code=201, response_model=MemberOut, dependencies=[require()])
+@router.post(
+    "",
+    status_code=201,
+    response_model=MemberOut,
+    dependencies=[require()],
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def create_member(
     body: MemberCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -79,7 +85,7 @@ async def get_member(member_id: str, session: ReadSession) -> Response:
     return JSONOut(service.member_json(await service.get(session, member_id)))
 
 
-@router.patch("/{member_id}", response_model=MemberOut)
+@router.patch("/{member_id}", response_model=MemberOut, openapi_extra=idempotency.openapi_extra())
 async def patch_member(
     member_id: str, body: MemberPatch, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:

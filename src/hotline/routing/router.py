@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
@@ -45,6 +45,7 @@ def _department(d: Department) -> dict[str, Any]:
     response_model=DepartmentOut,
     tags=["departments"],
     dependencies=[ADMIN],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def create_department(
     body: DepartmentCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
@@ -87,7 +88,11 @@ async def get_department(code: str, session: ReadSession) -> Response:
 
 
 @router.patch(
-    "/departments/{code}", response_model=DepartmentOut, tags=["departments"], dependencies=[ADMIN]
+    "/departments/{code}",
+    response_model=DepartmentOut,
+    tags=["departments"],
+    dependencies=[ADMIN],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def patch_department(
     code: str, body: DepartmentPatch, request: Request, runtime: RuntimeDep, actor: ActorDep
@@ -115,6 +120,7 @@ async def patch_department(
     response_model=RuleOut,
     tags=["routing"],
     dependencies=[ADMIN],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def create_rule(
     body: RuleCreate, request: Request, runtime: RuntimeDep, actor: ActorDep

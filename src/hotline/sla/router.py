@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors
+from hotline import errors, idempotency
 from hotline.deps import ActorDep, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
@@ -49,7 +49,12 @@ async def get_year(runtime: RuntimeDep, actor: ActorDep, year: int = Year) -> Re
     return JSONOut(_year_json(runtime, year))
 
 
-@router.put("/{year}", response_model=YearOut, dependencies=[require()])
+@router.put(
+    "/{year}",
+    response_model=YearOut,
+    dependencies=[require()],
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def put_year(
     body: YearIn, request: Request, runtime: RuntimeDep, actor: ActorDep, year: int = Year
 ) -> Response:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.disputes import service as disputes
@@ -185,6 +185,7 @@ def _case_action(action: str) -> None:
         response_model=SupervisionOut,
         dependencies=[require(Role.supervisor)],
         summary=f"{action} a supervision case",
+        openapi_extra=idempotency.openapi_extra(),
     )
 
 

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors, pagination
+from hotline import errors, idempotency, pagination
 from hotline.actions import add_action_routes
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
-from hotline.idempotency import REPLAYED_HEADER
 from hotline.jsonutil import JSONOut
 from hotline.observe import TICKETS_CREATED
 from hotline.privacy import phones
@@ -41,13 +40,13 @@ def etag(version: int) -> dict[str, str]:
     response_model=s.TicketOut,
     responses=PROBLEMS,
     dependencies=[require(*service.CREATORS)],
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def create_ticket(
     body: s.TicketCreate,
     request: Request,
     runtime: RuntimeDep,
     actor: ActorDep,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> Response:
     """Register a call or a service order; it is routed at once when a rule names a holder."""
 
@@ -57,7 +56,7 @@ async def create_ticket(
         return 201, out, {**etag(ticket.version), "Location": f"/v1/tickets/{ticket.id}"}
 
     response = await write(request, runtime, actor, handler)
-    if REPLAYED_HEADER not in response.headers:
+    if idempotency.REPLAYED_HEADER not in response.headers:
         TICKETS_CREATED.labels(body.channel.value).inc()
     return response
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import pagination
+from hotline import idempotency, pagination
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
@@ -83,7 +83,12 @@ def _cursor_id(value: object) -> uuid.UUID:
     return key
 
 
-@router.post("/v1/webhook-subscriptions", status_code=201, response_model=SubscriptionCreated)
+@router.post(
+    "/v1/webhook-subscriptions",
+    status_code=201,
+    response_model=SubscriptionCreated,
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def create_subscription(
     body: SubscriptionCreate, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -137,7 +142,11 @@ async def get_subscription(subscription_id: str, session: ReadSession) -> Respon
     return JSONOut(service.subscription_json(await service.get(session, subscription_id)))
 
 
-@router.delete("/v1/webhook-subscriptions/{subscription_id}", status_code=204)
+@router.delete(
+    "/v1/webhook-subscriptions/{subscription_id}",
+    status_code=204,
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def delete_subscription(
     subscription_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
@@ -161,6 +170,7 @@ async def delete_subscription(
 @router.post(
     "/v1/webhook-subscriptions/{subscription_id}/rotate-secret",
     response_model=SubscriptionCreated,
+    openapi_extra=idempotency.openapi_extra(),
 )
 async def rotate_secret(
     subscription_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
@@ -206,7 +216,11 @@ async def list_deliveries(
     return JSONOut({"items": [service.delivery_json(d) for d in rows], "next_cursor": next_cursor})
 
 
-@router.post("/v1/webhook-deliveries/{delivery_id}/retry", response_model=DeliveryOut)
+@router.post(
+    "/v1/webhook-deliveries/{delivery_id}/retry",
+    response_model=DeliveryOut,
+    openapi_extra=idempotency.openapi_extra(),
+)
 async def retry_delivery(
     delivery_id: str, request: Request, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
