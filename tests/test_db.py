@@ -129,16 +129,17 @@ async def test_appended_rows_follow_their_transaction(database_url: str) -> None
     """``append`` queues insert-only rows: a flush writes them after the entities they
     reference (a rule naming a department added in the same transaction), a commit writes
     them even when nothing else was pending, a rollback drops them, and a read session
-    refuses them."""
+    refuses them. Tables are written referenced first, whatever order they were queued in."""
     db = Database(database_url)
     now = datetime.now(UTC)
-    codes = ["app-flush", "app-commit", "app-rollback"]
+    codes = ["app-flush", "app-commit", "app-rollback", "app-order"]
 
     def department(code: str) -> dict[str, object]:
         return {"code": code, "name": code, "platform": "x", "created_at": now, "updated_at": now}
 
-    rule = {"department_code": "app-flush", "callback_sla": "PT24H", "resolution_sla": "P5D"}
-    rule |= {"calendar": "natural", "created_at": now}
+    def rule(code: str) -> dict[str, object]:
+        sla = {"callback_sla": "PT24H", "resolution_sla": "P5D", "calendar": "natural"}
+        return {"department_code": code, "created_at": now, **sla}
 
     async def failing(flush: bool) -> None:
         async with db.transaction() as session:
@@ -155,7 +156,7 @@ async def test_appended_rows_follow_their_transaction(database_url: str) -> None
     try:
         async with db.transaction() as session:
             session.add(Department(**department("app-flush")))
-            append(session, RoutingRule, rule)  # references the department above
+            append(session, RoutingRule, rule("app-flush"))  # references the department above
             await session.flush()
             found = await session.scalar(
                 sa.select(sa.func.count()).where(RoutingRule.department_code == "app-flush")
@@ -163,10 +164,13 @@ async def test_appended_rows_follow_their_transaction(database_url: str) -> None
             assert found == 1  # written by the flush, inside the transaction
         async with db.transaction() as session:
             append(session, Department, department("app-commit"))  # nothing else pending
+        async with db.transaction() as session:
+            append(session, RoutingRule, rule("app-order"))  # queued before what it names
+            append(session, Department, department("app-order"))
         for flushed in (True, False):
             with pytest.raises(LookupError):
                 await failing(flushed)
-        assert await present() == {"app-flush", "app-commit"}
+        assert await present() == {"app-flush", "app-commit", "app-order"}
         async with db.reading() as session:
             with pytest.raises(RuntimeError, match="read session cannot write"):
                 append(session, Department, department("app-read"))

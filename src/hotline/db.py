@@ -160,12 +160,23 @@ def append(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> Non
     session.info.setdefault(APPENDS, {}).setdefault(table, []).append(row)
 
 
+_RANKS: dict[sa.Table, int] = {}
+
+
+def _rank(table: sa.Table) -> int:
+    """The table's place in dependency order: a referenced table before those naming it
+    (computed once, again when a table appears that was not imported then)."""
+    if table not in _RANKS:
+        _RANKS.update({t: i for i, t in enumerate(Base.metadata.sorted_tables)})
+    return _RANKS[table]
+
+
 def _write_appends(session: Session) -> None:
     queued: dict[sa.Table, list[dict[str, Any]]] | None = session.info.pop(APPENDS, None)
     if queued:
         conn = session.connection()
-        for table, batch in queued.items():
-            conn.execute(table.insert(), batch)
+        for table in sorted(queued, key=_rank):
+            conn.execute(table.insert(), queued[table])
 
 
 @event.listens_for(Session, "after_flush_postexec")
