@@ -42,11 +42,11 @@ from bench import common
 from bench.common import say
 from bench.http import (
     ADMIN_TOKEN,
-    DEPARTMENT,
+    DEPARTMENT_PRINCIPAL,
     LIST_PATH,
-    NEVER_CALLED,
-    OTHER_DEPARTMENTS,
+    OPERATOR,
     RATE_LIMIT,
+    SET_UP,
     TOPIC,
     seed,
 )
@@ -102,6 +102,11 @@ def expect(status: int, body: bytes, *wanted: int) -> bytes:
     if status not in wanted:
         raise RuntimeError(f"answered {status}: {body[:300]!r}")
     return body
+
+
+async def new_ticket(app: Any, path: str, headers: dict[str, str], body: bytes) -> str:
+    """POST a ticket through ``app``; its id (raises unless 201)."""
+    return str(json.loads(expect(*await asgi(app, "POST", path, headers, body), 201))["id"])
 
 
 @dataclass
@@ -182,25 +187,10 @@ async def hotline_figures(database: str, args: argparse.Namespace) -> dict[str, 
             out: dict[str, Any] = response.json()
             return out
 
-        for code in (DEPARTMENT, *OTHER_DEPARTMENTS):
-            await post("/v1/departments", {"code": code, "name": code, "platform": "convenience"})
-        await post(
-            "/v1/routing-rules",
-            {
-                "topic": TOPIC,
-                "department_code": DEPARTMENT,
-                "resolution_sla": "P5D",
-                "calendar": "working",
-            },
-        )
-        await post("/v1/webhook-subscriptions", {"url": NEVER_CALLED, "events": ["*"]})
-        operator = (await post("/v1/principals", {"name": "接线员", "role": "operator"}))["token"]
-        department = (
-            await post(
-                "/v1/principals",
-                {"name": "供水公司", "role": "department", "department_code": DEPARTMENT},
-            )
-        )["token"]
+        for path, body in SET_UP:
+            await post(path, body)
+        operator = (await post("/v1/principals", OPERATOR))["token"]
+        department = (await post("/v1/principals", DEPARTMENT_PRINCIPAL))["token"]
         await admin.aclose()
         await seed(common.pg_dsn(database), args.seed)
         settle_gc()  # as `hotline serve` does once started
@@ -214,8 +204,7 @@ async def hotline_figures(database: str, args: argparse.Namespace) -> dict[str, 
         created: list[str] = []
 
         async def create(_i: int) -> None:
-            out = expect(*await asgi(app, "POST", "/v1/tickets", as_operator, body), 201)
-            created.append(json.loads(out)["id"])
+            created.append(await new_ticket(app, "/v1/tickets", as_operator, body))
 
         async def healthz(_i: int) -> None:
             expect(*await asgi(app, "GET", "/healthz", {}), 200)
@@ -266,8 +255,7 @@ async def bare_figures(database: str, args: argparse.Namespace) -> dict[str, Fig
         created: list[str] = []
 
         async def post(_i: int) -> None:
-            out = expect(*await asgi(app, "POST", "/tickets", headers, body), 201)
-            created.append(json.loads(out)["id"])
+            created.append(await new_ticket(app, "/tickets", headers, body))
 
         async def get(i: int) -> None:
             expect(*await asgi(app, "GET", f"/tickets/{created[i % len(created)]}", {}), 200)
