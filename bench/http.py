@@ -838,7 +838,6 @@ async def probe(bench: Bench, *, explain: bool) -> None:
             ("department list page (operator, department_code filter)", pick(list_plan, "LIMIT")),
             ("department list page (the department's own queue)", pick(own_plan, "LIMIT")),
             ("updated_since page (department)", pick(since_plan, "LIMIT")),
-            ("timers of a page (render)", pick(list_plan, "FROM timers")),
             ("sweeper candidates (breach_batch)", sweep_plan),
             ("webhook claim (dispatcher)", claim_plan),
         )
@@ -891,7 +890,8 @@ INCLUSIVE = (
     ("a write's whole handler (under idempotency.run)", "run (hotline/idempotency.py"),
     ("routing.match (all rules each create)", "match (hotline/routing/service.py"),
     ("next_number (the day's counter row)", "next_number (hotline/tickets/intake.py"),
-    ("render / render_one (its queries + JSON)", "render (hotline/tickets/service.py"),
+    ("render_changed (an action's answer: links + JSON)", "render_changed (hotline/tickets/"),
+    ("render_read (decoding what was read beside)", "render_read (hotline/tickets/"),
     ("ticket_json (building the dict)", "ticket_json (hotline/tickets/views.py"),
     ("allowed_actions", "allowed_actions (hotline/workflow.py"),
     ("outbox.enqueue", "enqueue (hotline/webhooks/outbox.py"),

@@ -15,7 +15,7 @@ from typing import Any, TypeVar, cast
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, aggregate_order_by
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -389,6 +389,113 @@ def _among(element: among, compiler: Any, **kw: Any) -> str:
 def _among_pg(element: among, compiler: Any, **kw: Any) -> str:
     values = sa.bindparam(element.name, type_=ARRAY(element.column.type))
     return str(compiler.process(element.column == sa.any_(values), **kw))
+
+
+class utc_text(sa.sql.expression.ColumnElement[str]):
+    """An instant as ISO 8601 text in UTC ending in ``Z`` (``datetime.fromisoformat`` reads
+    it as it is): for instants inside JSON built by the database."""
+
+    type = sa.String()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads it from the class
+        ("column", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: sa.ColumnElement[Any] | Any) -> None:
+        self.column = column
+
+
+@compiles(utc_text)
+def _utc_text(element: utc_text, compiler: Any, **kw: Any) -> str:
+    # SQLite keeps instants as naive UTC text (UTCDateTime); NULL stays NULL.
+    return f"({compiler.process(element.column, **kw)} || 'Z')"
+
+
+@compiles(utc_text, "postgresql")
+def _utc_text_pg(element: utc_text, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+class json_rows(sa.sql.expression.ColumnElement[list[list[Any]]]):
+    """The rows of ``SELECT columns FROM source WHERE where ORDER BY order`` as one JSON array
+    of arrays (``[]`` when none), in a subquery correlated to the enclosing statement: what
+    belongs to each row read with the row itself, instead of one statement more per kind.
+
+    On PostgreSQL ``json_agg(json_build_array(...) ORDER BY ...)``; elsewhere SQLite's
+    ``json_group_array`` over the rows in order. Read as lists; instants in them are
+    ``utc_text``.
+    """
+
+    type = sa.JSON()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads it from the class
+        ("postgresql", InternalTraversal.dp_clauseelement),
+        ("other", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(
+        self,
+        source: sa.FromClause,
+        columns: Sequence[sa.ColumnElement[Any]],
+        where: Sequence[sa.ColumnElement[bool]],
+        order: Sequence[sa.ColumnElement[Any]],
+    ) -> None:
+        shown = [utc_text(c) if isinstance(c.type, UTCDateTime) else c for c in columns]
+        ordered = aggregate_order_by(sa.func.json_build_array(*shown), *order)
+        self.postgresql = (
+            sa.select(sa.func.coalesce(sa.func.json_agg(ordered), sa.literal_column("'[]'")))
+            .select_from(source)
+            .where(*where)
+            .correlate_except(source)
+            .scalar_subquery()
+        )
+        rows = (
+            sa.select(sa.func.json_array(*shown).label("row"))
+            .select_from(source)
+            .where(*where)
+            .order_by(*order)
+            .correlate_except(source)
+        )
+        inner = rows.subquery()
+        self.other = sa.select(
+            sa.func.json_group_array(sa.func.json(inner.c.row))
+        ).scalar_subquery()
+
+
+@compiles(json_rows)
+def _json_rows(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.other, **kw))
+
+
+@compiles(json_rows, "postgresql")
+def _json_rows_pg(element: json_rows, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.postgresql, **kw))
+
+
+class json_list(sa.sql.expression.ColumnElement[list[Any]]):
+    """Several JSON values (``json_rows``) as one JSON array: one value to decode per row."""
+
+    type = sa.JSON()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 - SQLAlchemy reads it from the class
+        ("items", InternalTraversal.dp_clauseelement_tuple),
+    ]
+
+    def __init__(self, *items: sa.ColumnElement[Any]) -> None:
+        self.items = items
+
+
+@compiles(json_list)
+def _json_list(element: json_list, compiler: Any, **kw: Any) -> str:
+    # json() keeps each item JSON rather than a string holding JSON.
+    items = ", ".join(f"json({compiler.process(i, **kw)})" for i in element.items)
+    return f"json_array({items})"
+
+
+@compiles(json_list, "postgresql")
+def _json_list_pg(element: json_list, compiler: Any, **kw: Any) -> str:
+    return f"json_build_array({', '.join(compiler.process(i, **kw) for i in element.items)})"
 
 
 class _JsonArrayTest(sa.sql.expression.ColumnElement[bool]):

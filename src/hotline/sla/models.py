@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,9 +55,20 @@ class Timer(Base):
     seq: Mapped[int] = mapped_column(default=0)
 
 
-# A timer as read for an answer: the entity within a change, a plain row (no identity map
-# or instance state to build) where it is only rendered. Both answer the same attributes.
-TimerView = Timer | sa.Row[Any]
+class ShownTimer(NamedTuple):
+    """What an answer shows of a timer, read with its ticket (tickets.reads)."""
+
+    kind: str
+    due_at: datetime
+    state: str
+    started_at: datetime
+    met_at: datetime | None
+    breached_at: datetime | None
+
+
+# A timer as read for an answer: the entity within a change, what a read shows of it
+# (no identity map or instance state to build) where it is only rendered.
+TimerView = Timer | ShownTimer
 
 
 class CalendarYear(Base):

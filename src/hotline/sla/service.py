@@ -18,7 +18,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import among, rows
+from hotline.db import among
 from hotline.sla.calendar import Calendar, SlaDuration, WorkingCalendar, YearDays, warning_lead
 from hotline.sla.models import CalendarYear, Timer
 
@@ -155,19 +155,12 @@ class Timers:
         return timer
 
 
-def _timers_of(*what: Any) -> sa.Select[Any]:
-    # Built once: constructing the expression per call costs more CPU than running it.
-    return (
-        sa.select(*what)
-        .where(Timer.subject_type == sa.bindparam("type"), among(Timer.subject_id, "ids"))
-        .order_by(Timer.subject_id, Timer.seq)
-    )
-
-
-_TIMERS_OF = _timers_of(Timer)
-# What an answer shows of a timer (views.timer_json), and whose timer it is.
-_SHOWN = ("subject_id", "kind", "due_at", "state", "started_at", "met_at", "breached_at")
-_TIMER_ROWS_OF = _timers_of(*(Timer.__table__.columns[name] for name in _SHOWN))
+# Built once: constructing the expression per call costs more CPU than running it.
+_TIMERS_OF = (
+    sa.select(Timer)
+    .where(Timer.subject_type == sa.bindparam("type"), among(Timer.subject_id, "ids"))
+    .order_by(Timer.subject_id, Timer.seq)
+)
 
 
 async def timers_of(
@@ -179,19 +172,6 @@ async def timers_of(
         params = {"type": subject_type, "ids": list(subject_ids)}
         for timer in await session.scalars(_TIMERS_OF, params):
             found[timer.subject_id].append(timer)
-    return found
-
-
-async def timer_rows_of(
-    session: AsyncSession, subject_type: str, subject_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[sa.Row[Any]]]:
-    """The same as rows of what an answer shows, for answers that only render them (no
-    entity, identity map or instance state for a list page's 100 timers)."""
-    found: dict[uuid.UUID, list[sa.Row[Any]]] = {i: [] for i in subject_ids}
-    if subject_ids:
-        params = {"type": subject_type, "ids": list(subject_ids)}
-        for row in await rows(session, _TIMER_ROWS_OF, params):
-            found[row.subject_id].append(row)
     return found
 
 

@@ -101,7 +101,7 @@ async def list_tickets(
         caller_phone_bidx=None if phone is None else runtime.vault.blind_indexes(phone),
     )
     rows, next_cursor = await service.list_tickets(session, actor, filters, limit, cursor)
-    items = await service.render(session, actor, rows, runtime.vault)
+    items = service.render_read(actor, rows, runtime.vault)
     return JSONOut(
         {"items": items, "next_cursor": next_cursor}, headers={"Cache-Control": "no-store"}
     )
@@ -112,7 +112,7 @@ async def get_ticket(
     ticket_id: str, session: ReadSession, runtime: RuntimeDep, actor: ActorDep
 ) -> Response:
     ticket = await scope.read_visible(session, actor, ticket_id)
-    out = await service.render_one(session, actor, ticket, runtime.vault)
+    out = service.render_read(actor, [ticket], runtime.vault)[0]
     return JSONOut(out, headers={**etag(ticket.version), "Cache-Control": "no-store"})
 
 
@@ -141,8 +141,8 @@ async def _run_action(
     raw: bytes,
     if_match: str | None,
 ) -> tuple[dict[str, Any], int]:
-    ticket, timers = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-    answer = await service.render_one(session, actor, ticket, runtime.vault, timers)
+    ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
+    answer = await service.render_changed(session, actor, ticket, runtime.vault)
     return answer, ticket.version
 
 

@@ -15,6 +15,7 @@ from hotline.auth.models import Role
 from hotline.auth.service import Actor
 from hotline.db import json_subset, rows
 from hotline.members.models import TicketHolder
+from hotline.tickets import reads
 from hotline.tickets.models import TICKET_COLUMNS, Ticket
 
 # Built once: building the alias per request costs measurable CPU.
@@ -74,7 +75,7 @@ def _by_id(actor: Actor, for_update: bool) -> sa.Select[Ticket]:
 
 @functools.lru_cache(maxsize=1024)
 def _row_by_id(actor: Actor) -> sa.Select[Any]:
-    return sa.select(*TICKET_COLUMNS).where(*_in_scope(actor))
+    return reads.answering(sa.select(*TICKET_COLUMNS).where(*_in_scope(actor)))
 
 
 async def find_visible(
@@ -88,7 +89,8 @@ async def find_visible(
 
 
 async def read_visible(session: AsyncSession, actor: Actor, ticket_id: str) -> sa.Row[Any]:
-    """The ticket as a row, to answer with (no entity to build): 404 outside the scope."""
+    """The ticket as a row to answer with (no entity to build), what the answer shows
+    beside it included (tickets.reads): 404 outside the scope."""
     key = parse_id(ticket_id)
     found = [] if key is None else await rows(session, _row_by_id(actor), {"ticket_id": key})
     if not found:

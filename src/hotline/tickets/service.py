@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import functools
-import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import among, inline, rows
-from hotline.disputes.models import Dispute
+from hotline.db import among, rows
 from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
 from hotline.sla import service as sla
-from hotline.sla.models import Timer, TimerView
-from hotline.sla.service import Timers, timer_rows_of
+from hotline.sla.models import Timer
+from hotline.sla.service import Timers
+from hotline.tickets import reads
 from hotline.tickets import schemas as s
 from hotline.tickets import transitions as tx
 from hotline.tickets.change import Change, Timeline, announce, touch
@@ -38,33 +37,11 @@ CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 # -- rendering ---------------------------------------------------------------------
 
 
-async def render(
-    session: AsyncSession,
-    actor: Actor | None,
-    tickets: Sequence[TicketView],
-    vault: Vault | None = None,
-    timers: Mapping[uuid.UUID, Sequence[TimerView]] | None = None,
+def render_read(
+    actor: Actor, rows: Sequence[sa.Row[Any]], vault: Vault | None
 ) -> list[dict[str, Any]]:
-    """Tickets as the actor sees them, with their timers (read unless given) and links."""
-    ids = [t.id for t in tickets]
-    if not ids:
-        return []
-    if timers is None:
-        timers = await timer_rows_of(session, "ticket", ids)
-    links = await linked(session, ids)
-    return [
-        ticket_json(
-            t,
-            timers[t.id],
-            children=links[t.id]["child"],
-            merged_ids=links[t.id]["merged"],
-            dispute_ids=links[t.id]["dispute"],
-            actor=actor,
-            allowed=None if actor is None else tx.TICKETS.allowed_actions(t, actor),
-            vault=vault,
-        )
-        for t in tickets
-    ]
+    """Tickets read with what their answers show beside them (tickets.reads)."""
+    return [_answer(actor, row, reads.shown(row), vault) for row in rows]
 
 
 def render_new(
@@ -75,43 +52,27 @@ def render_new(
     return ticket_json(ticket, timers, actor=actor, allowed=allowed, vault=vault)
 
 
-async def render_one(
-    session: AsyncSession,
-    actor: Actor | None,
-    ticket: TicketView,
-    vault: Vault | None = None,
-    timers: Sequence[TimerView] | None = None,
+async def render_changed(
+    session: AsyncSession, actor: Actor, ticket: Ticket, vault: Vault | None
 ) -> dict[str, Any]:
-    known = None if timers is None else {ticket.id: timers}
-    return (await render(session, actor, [ticket], vault, known))[0]
+    """A ticket an action just changed (and flushed), with what its answer shows beside it
+    read again: the action may have moved its clocks, made a child or merged a ticket."""
+    return _answer(actor, ticket, await reads.shown_of(session, ticket.id), vault)
 
 
-_LINK_KINDS = (
-    ("child", Ticket.id, Ticket.parent_id, Ticket.created_at),
-    ("merged", Ticket.id, Ticket.merged_into, Ticket.created_at),
-    ("dispute", Dispute.id, Dispute.source_ticket_id, Dispute.opened_at),
-)
-_LINKED = sa.union_all(
-    *(
-        sa.select(
-            inline(kind).label("kind"), id_.label("id"), to.label("to"), at.label("at")
-        ).where(among(to, "ids"))
-        for kind, id_, to, at in _LINK_KINDS
+def _answer(
+    actor: Actor, ticket: TicketView, shown: reads.Shown, vault: Vault | None
+) -> dict[str, Any]:
+    return ticket_json(
+        ticket,
+        shown.timers,
+        children=shown.children,
+        merged_ids=shown.merged_ids,
+        dispute_ids=shown.dispute_ids,
+        actor=actor,
+        allowed=tx.TICKETS.allowed_actions(ticket, actor),
+        vault=vault,
     )
-).order_by(sa.literal_column("at"), sa.literal_column("id"))
-
-
-async def linked(
-    session: AsyncSession, ticket_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, list[uuid.UUID]]]:
-    """Each ticket's children, the tickets merged into it and the disputes opened from it,
-    oldest first, in one statement (almost always empty: one round trip, not three)."""
-    found: dict[uuid.UUID, dict[str, list[uuid.UUID]]] = {
-        i: {kind[0]: [] for kind in _LINK_KINDS} for i in ticket_ids
-    }
-    for link in await rows(session, _LINKED, {"ids": list(ticket_ids)}):
-        found[link.to][link.kind].append(link.id)  # to: one of ticket_ids, never NULL
-    return found
 
 
 # -- intake ------------------------------------------------------------------------
@@ -166,9 +127,9 @@ async def apply(
     action: str,
     raw_body: bytes,
     if_match: str | None = None,
-) -> tuple[Ticket, list[Timer]]:
-    """One action, in the order clients rely on: 404, 403, 422, 412, 409. Returns the
-    ticket and all its timers as the change left them (the answer needs no re-read)."""
+) -> Ticket:
+    """One action, in the order clients rely on: 404, 403, 422, 412, 409; the ticket as the
+    change left it, flushed."""
     ticket = await find_visible(session, actor, ticket_id, for_update=True)
     if ticket is None:
         if action == "claim" and await _claimed_meanwhile(session, actor, ticket_id):
@@ -221,7 +182,7 @@ async def apply(
         session, timeline, ticket, timers.rows, change.departments_before, change.supervision
     )
     await session.flush()
-    return ticket, timers.rows
+    return ticket
 
 
 async def _claimed_meanwhile(session: AsyncSession, actor: Actor, ticket_id: str) -> bool:
@@ -319,13 +280,15 @@ def _page(
         at, last = _bound(key, "after_at"), _bound(Ticket.id, "after_id")
         stmt = stmt.where(pagination.after(key, Ticket.id, at, last, descending=not by_update))
     order = (key.asc(), Ticket.id.asc()) if by_update else (key.desc(), Ticket.id.desc())
-    return stmt.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer))
+    stmt = stmt.order_by(*order).limit(sa.bindparam("limit", type_=sa.Integer))
+    return reads.answering(stmt, key.name, descending=not by_update)
 
 
 async def list_tickets(
     session: AsyncSession, actor: Actor, f: Filters, limit: int, cursor: str | None
 ) -> tuple[list[sa.Row[Any]], str | None]:
-    """A page of tickets as rows (they are only rendered)."""
+    """A page of tickets as rows (they are only rendered), with what each answer shows
+    beside them (``render_read``)."""
     params = f.bound()
     by_update = f.updated_since is not None
     if cursor is not None:
