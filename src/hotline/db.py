@@ -150,14 +150,23 @@ APPENDS = "appends"
 
 
 def append(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> None:
-    """Queue a row of an insert-only table (timeline events, outbox deliveries): the
-    session's next flush writes it after the entities it may reference, or its commit
-    does, one executemany per table, without the unit of work's bookkeeping per row (a
-    tenth of a create's CPU when they were entities). A rollback drops what is queued."""
+    """Queue a row to insert that this transaction will not change again (timeline events,
+    outbox deliveries, a new ticket and its first timers): the session's next flush writes
+    it after the entities it may reference, or its commit does, one executemany per table,
+    without the unit of work's bookkeeping per row (a tenth of a create's CPU when events
+    were entities). A rollback drops what is queued. Until then the row is only in this
+    queue: a query in the same transaction finds it only after a flush that had entities
+    to write."""
     if session.info.get(READ_ONLY):
         raise RuntimeError("a read session cannot write: use Database.transaction()")
     table = cast(sa.Table, model.__table__)
     session.info.setdefault(APPENDS, {}).setdefault(table, []).append(row)
+
+
+def values_of(entity: Base) -> dict[str, Any]:
+    """A transient entity's column values as a row for ``append`` (unset ones None)."""
+    state = entity.__dict__
+    return {column.key: state.get(column.key) for column in entity.__table__.columns}
 
 
 _RANKS: dict[sa.Table, int] = {}

@@ -56,7 +56,9 @@ class Sla:
 
 
 class Timers:
-    """The timers of one subject, loaded for one change."""
+    """The timers of one subject, loaded for one change. ``attach=False``: the timers it
+    starts stay out of the session, for the caller to ``append`` once they are final (a
+    new subject's first clocks)."""
 
     def __init__(
         self,
@@ -66,8 +68,11 @@ class Timers:
         rows: Sequence[Timer],
         calendar: WorkingCalendar,
         now: datetime,
+        *,
+        attach: bool = True,
     ) -> None:
         self._session = session
+        self._attach = attach
         self.subject_type = subject_type
         self.subject_id = subject_id
         self.rows = list(rows)
@@ -122,7 +127,8 @@ class Timers:
             seq=len(self.rows),
         )
         self.rows.append(timer)
-        self._session.add(timer)
+        if self._attach:
+            self._session.add(timer)
         return timer
 
     def _warn_at(self, due: datetime, lead: str | None) -> datetime:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
-from hotline.db import dialect_name
+from hotline.db import append, dialect_name, values_of
 from hotline.grids import service as grids
 from hotline.privacy.vault import SealedCaller
 from hotline.routing import service as routing
@@ -150,8 +150,9 @@ async def open_ticket(
         created_at=now,
         updated_at=now,
     )
-    session.add(ticket)
-    timers = Timers(session, "ticket", ticket.id, [], runtime.calendar, now)
+    # The new ticket and its first timers are written as rows once final (db.append): the
+    # unit of work's bookkeeping for them cost a fifth of a create's CPU.
+    timers = Timers(session, "ticket", ticket.id, [], runtime.calendar, now, attach=False)
     timeline = Timeline(session, ticket, actor, now)
     if callback:
         timers.start("callback", sla.callback, "natural")
@@ -172,5 +173,8 @@ async def open_ticket(
             {"department_code": target, "auto": department_code is None},
         )
     await announce(session, timeline, ticket, timers.rows, frozenset())
+    append(session, Ticket, values_of(ticket))
+    for timer in timers.rows:
+        append(session, Timer, values_of(timer))
     await session.flush()
     return ticket, timers.rows
