@@ -353,6 +353,19 @@ async def xact_lock(session: AsyncSession, key: int) -> None:
         await session.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
 
 
+async def read_in_index_order(session: AsyncSession) -> None:
+    """For the rest of this transaction PostgreSQL reads ``ORDER BY ... LIMIT`` through an
+    index that gives the order instead of sorting every matching row (``SET LOCAL
+    enable_sort = off``; a sort is still made where no index gives the order).
+
+    Its statistics lag behind a burst: a claim of the first 50 of 50,000 due rows, planned
+    as if there were 80, sorted all of them on disk (350 ms, 80 MB) on every poll until the
+    next ANALYZE, where the ordered index scan reads 50 (0.1 ms). SQLite plans without
+    such statistics."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(sa.text("SET LOCAL enable_sort = off"))
+
+
 def inline(value: str) -> sa.ColumnElement[str]:
     """A constant written into the SQL rather than bound: a partial index
     (``WHERE state = 'running'``) serves only queries that say so literally, and

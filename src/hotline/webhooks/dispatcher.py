@@ -26,7 +26,7 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from hotline import jsonutil
-from hotline.db import inline, invalidate
+from hotline.db import UTCDateTime, inline, invalidate, read_in_index_order
 from hotline.runtime import Runtime
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
@@ -35,6 +35,19 @@ from hotline.webhooks.service import refused_address
 log = structlog.get_logger(__name__)
 BATCH = 50
 MAX_RETRY_AFTER = 86_400.0
+
+
+# The first due deliveries, oldest first (the partial index ix_webhook_deliveries_due).
+DUE = (
+    sa.select(WebhookDelivery)
+    .where(
+        WebhookDelivery.status == inline(PENDING),
+        WebhookDelivery.next_attempt_at <= sa.bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(WebhookDelivery.next_attempt_at)
+    .limit(sa.bindparam("limit", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
 
 
 @dataclass(frozen=True)
@@ -121,18 +134,8 @@ class Dispatcher:
 
     async def _claim(self, now: datetime, limit: int) -> list[Claim]:
         async with self.runtime.db.transaction() as session:
-            rows = (
-                await session.scalars(
-                    sa.select(WebhookDelivery)
-                    .where(
-                        WebhookDelivery.status == inline(PENDING),
-                        WebhookDelivery.next_attempt_at <= now,
-                    )
-                    .order_by(WebhookDelivery.next_attempt_at)
-                    .limit(limit)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
+            await read_in_index_order(session)  # a backlog is not sorted on every poll
+            rows = (await session.scalars(DUE, {"now": now, "limit": limit})).all()
             if not rows:
                 return []
             subs = {
