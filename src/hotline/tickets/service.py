@@ -151,6 +151,9 @@ async def apply(
     transition = tx.TICKETS.choose(ticket, action, actor)
     await sla.refresh_calendar(session, runtime)
     now = runtime.clock.now()
+    # Read once the ticket's lock is held, in a statement of their own: joined to the locking
+    # statement they would be as they were before it waited for the lock (PostgreSQL
+    # re-checks only the locked row), and a change could undo the sweeper's breach.
     timers = await Timers.load(session, "ticket", ticket.id, runtime.calendar, now)
     change = Change(
         session=session,
