@@ -4,14 +4,16 @@ never write, queued rows are written with their transaction or not at all."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 import sqlalchemy as sa
 
-from hotline.db import Database, among, append
+from hotline.db import Database, among, append, values_of
 from hotline.routing.models import Department, RoutingRule
+from hotline.tickets.models import Ticket
 
 
 async def _backend_pid(db: Database) -> int:
@@ -180,4 +182,75 @@ async def test_appended_rows_follow_their_transaction(database_url: str) -> None
                 sa.delete(RoutingRule).where(RoutingRule.department_code.in_(codes))
             )
             await session.execute(sa.delete(Department).where(Department.code.in_(codes)))
+        await db.dispose()
+
+
+async def test_an_appended_entity_is_stored_as_the_unit_of_work_stores_it(
+    database_url: str,
+) -> None:
+    """``values_of`` takes the attributes an entity was given: one left unset is NULL, not
+    JSON ``null`` (a ticket's ``pending_extension``), and rows of one table given different
+    columns are written each with its own (two rules, one with a topic)."""
+    db = Database(database_url)
+    now = datetime.now(UTC)
+
+    def ticket(number: str) -> Ticket:
+        return Ticket(
+            id=uuid.uuid4(),
+            number=number,
+            kind="petition",
+            channel="phone",
+            category="complaint",
+            urgency="normal",
+            content="停水",
+            caller_special_groups=[],
+            location=None,
+            skills=[],
+            status="received",
+            sla={},
+            created_at=now,
+            updated_at=now,
+        )
+
+    numbers = ["append-orm", "append-rows"]
+    try:
+        async with db.transaction() as session:
+            session.add(
+                Department(
+                    code="app-shapes", name="x", platform="x", created_at=now, updated_at=now
+                )
+            )
+            session.add(ticket(numbers[0]))
+            append(session, Ticket, values_of(ticket(numbers[1])))
+            sla = {"callback_sla": "PT24H", "resolution_sla": "P5D", "calendar": "natural"}
+            rule = {"department_code": "app-shapes", "created_at": now, **sla}
+            append(session, RoutingRule, {**rule, "topic": "water_supply"})
+            append(session, RoutingRule, rule)
+        async with db.reading() as session:
+            stored = (
+                await session.execute(
+                    sa.select(
+                        Ticket.number,
+                        Ticket.pending_extension.is_(None),
+                        Ticket.location.is_(None),
+                        Ticket.version,
+                    )
+                    .where(Ticket.number.in_(numbers))
+                    .order_by(Ticket.number)
+                )
+            ).all()
+            topics = (
+                await session.scalars(
+                    sa.select(RoutingRule.topic).where(RoutingRule.department_code == "app-shapes")
+                )
+            ).all()
+        assert [tuple(r[1:]) for r in stored] == [(True, False, 1)] * 2  # location: JSON null
+        assert sorted(topics, key=str) == [None, "water_supply"]
+    finally:
+        async with db.transaction() as session:
+            await session.execute(sa.delete(Ticket).where(Ticket.number.in_(numbers)))
+            await session.execute(
+                sa.delete(RoutingRule).where(RoutingRule.department_code == "app-shapes")
+            )
+            await session.execute(sa.delete(Department).where(Department.code == "app-shapes"))
         await db.dispose()

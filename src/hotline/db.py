@@ -164,9 +164,11 @@ def append(session: AsyncSession, model: type[Base], row: dict[str, Any]) -> Non
 
 
 def values_of(entity: Base) -> dict[str, Any]:
-    """A transient entity's column values as a row for ``append`` (unset ones None)."""
+    """A transient entity's column values as a row for ``append``: the attributes it was
+    given, as the unit of work would insert them (one left unset takes the column's
+    default or NULL; a JSON column given None would hold JSON ``null`` instead)."""
     state = entity.__dict__
-    return {column.key: state.get(column.key) for column in entity.__table__.columns}
+    return {c.key: state[c.key] for c in entity.__table__.columns if c.key in state}
 
 
 _RANKS: dict[sa.Table, int] = {}
@@ -185,7 +187,13 @@ def _write_appends(session: Session) -> None:
     if queued:
         conn = session.connection()
         for table in sorted(queued, key=_rank):
-            conn.execute(table.insert(), queued[table])
+            # One statement per set of columns given (almost always one per table): a
+            # multi-row INSERT takes its columns from the first row.
+            shapes: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+            for row in queued[table]:
+                shapes.setdefault(tuple(row), []).append(row)
+            for rows in shapes.values():
+                conn.execute(table.insert(), rows)
 
 
 @event.listens_for(Session, "after_flush_postexec")
