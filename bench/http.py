@@ -839,7 +839,9 @@ async def probe(bench: Bench, *, explain: bool) -> None:
             ("department list page (the department's own queue)", pick(own_plan, "LIMIT")),
             ("updated_since page (department)", pick(since_plan, "LIMIT")),
             ("sweeper candidates (breach_batch)", sweep_plan),
-            ("webhook claim (dispatcher)", claim_plan),
+            # Explained as the dispatcher runs it: after db.read_in_index_order (last, as the
+            # setting holds for the rest of the transaction).
+            ("webhook claim (dispatcher, SET LOCAL enable_sort = off)", claim_plan),
         )
         say("\n== EXPLAIN (ANALYZE, BUFFERS) of the hot queries ==")
         async with runtime.db.engine.connect() as conn:
@@ -848,6 +850,8 @@ async def probe(bench: Bench, *, explain: bool) -> None:
                     say(f"\n-- {title}: not captured")
                     continue
                 statement, params = found[0]
+                if "enable_sort = off" in title:
+                    await conn.exec_driver_sql("SET LOCAL enable_sort = off")
                 rows = await conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + statement, params)
                 say(f"\n-- {title}\n{_flat(statement)}")
                 for (line,) in rows:
