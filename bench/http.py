@@ -839,8 +839,8 @@ async def probe(bench: Bench, *, explain: bool) -> None:
             ("department list page (the department's own queue)", pick(own_plan, "LIMIT")),
             ("updated_since page (department)", pick(since_plan, "LIMIT")),
             ("sweeper candidates (breach_batch)", sweep_plan),
-            # Explained as the dispatcher runs it: after db.read_in_index_order (last, as the
-            # setting holds for the rest of the transaction).
+            # Explained as the dispatcher runs it: inside db.in_index_order (last, as the
+            # setting holds for the rest of this transaction).
             ("webhook claim (dispatcher, SET LOCAL enable_sort = off)", claim_plan),
         )
         say("\n== EXPLAIN (ANALYZE, BUFFERS) of the hot queries ==")

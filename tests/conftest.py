@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from hotline.app import create_app
 from hotline.auth import service as auth
@@ -247,3 +249,55 @@ class Api:
         )
         assert r.status_code == expect, f"{action}: {r.status_code} {r.text}"
         return dict(r.json())
+
+
+# -- PostgreSQL's plans and the statements sent ------------------------------------------
+
+
+async def plan_nodes(
+    session: AsyncSession, stmt: sa.Executable, params: dict[str, Any] | None = None
+) -> set[str]:
+    """The node types of ``stmt``'s plan in this session's transaction, each with the index
+    it reads (``"Index Scan ix_..."``, ``"Sort"``)."""
+    compiled = stmt.compile(dialect=session.get_bind().dialect)
+    values = compiled.construct_params(params)
+    positional = tuple(values[name] for name in compiled.positiontup or ())
+    conn = await session.connection()
+    result = await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, positional)
+    found: set[str] = set()
+
+    def walk(node: dict[str, Any]) -> None:
+        found.add(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(result.scalar_one()[0]["Plan"])
+    return found
+
+
+@contextmanager
+def statements_sent(engine: AsyncEngine) -> Iterator[list[str]]:
+    """The SQL statements ``engine`` sends inside the block, in order."""
+    sent: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+@asynccontextmanager
+async def statistics_frozen(env: Env, table: str) -> AsyncIterator[None]:
+    """Autovacuum leaves ``table`` alone inside the block: its statistics are those of the
+    block's own ``ANALYZE``, however many rows arrive after it."""
+    async with env.runtime.db.transaction() as session:
+        await session.execute(sa.text(f"ALTER TABLE {table} SET (autovacuum_enabled = off)"))
+    try:
+        yield
+    finally:
+        async with env.runtime.db.transaction() as session:
+            await session.execute(sa.text(f"ALTER TABLE {table} RESET (autovacuum_enabled)"))

@@ -4,18 +4,17 @@ say: planned from statistics taken before a burst, it sorted every due delivery 
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline.db import read_in_index_order
+from hotline.db import in_index_order
 from hotline.webhooks.dispatcher import DUE, Dispatcher
 from hotline.webhooks.models import WebhookSubscription
 
-from conftest import Env
+from conftest import Env, plan_nodes, statements_sent, statistics_frozen
 
 
 async def _add(session: AsyncSession, env: Env, sub: uuid.UUID, status: str, n: int) -> None:
@@ -35,32 +34,12 @@ async def _add(session: AsyncSession, env: Env, sub: uuid.UUID, status: str, n: 
     )
 
 
-async def _plan_nodes(session: AsyncSession, params: dict[str, Any]) -> set[str]:
-    compiled = DUE.compile(dialect=session.get_bind().dialect)
-    values = compiled.construct_params(params)
-    positional = tuple(values[name] for name in compiled.positiontup or ())
-    conn = await session.connection()
-    result = await conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + compiled.string, positional)
-    found: set[str] = set()
-
-    def walk(node: dict[str, Any]) -> None:
-        found.add(f"{node['Node Type']} {node.get('Index Name', '')}".strip())
-        for child in node.get("Plans", []):
-            walk(child)
-
-    walk(result.scalar_one()[0]["Plan"])
-    return found
-
-
 async def test_a_backlog_is_claimed_in_index_order_whatever_the_statistics(env: Env) -> None:
     db = env.runtime.db
     if db.is_sqlite:
         pytest.skip("PostgreSQL's planner statistics only")
     subscription = uuid.uuid4()
     async with db.transaction() as session:
-        await session.execute(
-            sa.text("ALTER TABLE webhook_deliveries SET (autovacuum_enabled = off)")
-        )
         await session.execute(
             sa.insert(WebhookSubscription).values(
                 id=subscription,
@@ -71,38 +50,26 @@ async def test_a_backlog_is_claimed_in_index_order_whatever_the_statistics(env: 
                 created_at=env.clock.now(),
             )
         )
-        await _add(session, env, subscription, "delivered", 50_000)
-        await _add(session, env, subscription, "pending", 20)
-    try:
+    async with statistics_frozen(env, "webhook_deliveries"):
+        async with db.transaction() as session:
+            await _add(session, env, subscription, "delivered", 50_000)
+            await _add(session, env, subscription, "pending", 20)
         async with db.transaction() as session:
             await session.execute(sa.text("ANALYZE webhook_deliveries"))
         async with db.transaction() as session:
             await _add(session, env, subscription, "pending", 10_000)  # a burst, not analysed
         params = {"now": env.clock.now(), "limit": 50}
         async with db.transaction() as session:
-            assert "Sort" in await _plan_nodes(session, params)  # what the statistics choose
-        async with db.transaction() as session:
-            await read_in_index_order(session)
-            nodes = await _plan_nodes(session, params)
+            assert "Sort" in await plan_nodes(session, DUE, params)  # the statistics' choice
+        async with db.transaction() as session, in_index_order(session):
+            nodes = await plan_nodes(session, DUE, params)
         assert "Sort" not in nodes
         assert "Index Scan ix_webhook_deliveries_due" in nodes
 
-        sent: list[str] = []
-
-        def record(_conn: Any, _cursor: Any, statement: str, *_rest: Any) -> None:
-            sent.append(statement)
-
-        sa.event.listen(db.engine.sync_engine, "before_cursor_execute", record)
-        try:
+        with statements_sent(db.engine) as sent:
             async with httpx.AsyncClient() as client:
                 claims = await Dispatcher(env.runtime, client)._claim(env.clock.now(), 50)
-        finally:
-            sa.event.remove(db.engine.sync_engine, "before_cursor_execute", record)
         assert len(claims) == 50
         assert sent[0] == "SET LOCAL enable_sort = off"
         assert "FROM webhook_deliveries" in sent[1]
-    finally:
-        async with db.transaction() as session:
-            await session.execute(
-                sa.text("ALTER TABLE webhook_deliveries RESET (autovacuum_enabled)")
-            )
+        assert sent[2] == "SET LOCAL enable_sort TO DEFAULT"  # the claim's updates plan as usual

@@ -22,7 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import SYSTEM
-from hotline.db import inline
+from hotline.db import in_index_order, inline
 from hotline.disputes import service as disputes
 from hotline.disputes.models import Dispute
 from hotline.runtime import Runtime
@@ -94,8 +94,10 @@ async def _due(
     limit: int,
     *more: sa.ColumnElement[bool],
 ) -> list[uuid.UUID]:
-    """The candidates, read without locks; the caller locks and re-checks."""
-    rows = await session.scalars(due_query(subject_type, when, now, limit, *more))
+    """The candidates, read without locks; the caller locks and re-checks. The batch's
+    first statement: a wave of due clocks is read in index order, not sorted per batch."""
+    async with in_index_order(session):
+        rows = await session.scalars(due_query(subject_type, when, now, limit, *more))
     return _unique(rows.all())
 
 
@@ -291,18 +293,19 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
 async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
     """Raise open cases whose ticket is still unresolved ``escalate_after`` later."""
     async with runtime.db.transaction() as session:
-        rows = (
-            await session.execute(
-                sa.select(Supervision.id, Supervision.ticket_id)
-                .where(
-                    Supervision.status == inline(supervision.OPEN),
-                    Supervision.escalate_at <= now,
-                    Supervision.ticket_id.is_not(None),
+        async with in_index_order(session):
+            rows = (
+                await session.execute(
+                    sa.select(Supervision.id, Supervision.ticket_id)
+                    .where(
+                        Supervision.status == inline(supervision.OPEN),
+                        Supervision.escalate_at <= now,
+                        Supervision.ticket_id.is_not(None),
+                    )
+                    .order_by(Supervision.escalate_at)
+                    .limit(limit)
                 )
-                .order_by(Supervision.escalate_at)
-                .limit(limit)
-            )
-        ).all()
+            ).all()
         ticket_ids = _unique([r[1] for r in rows if r[1] is not None])
         locked = {t.id: t for t in await _lock_tickets(session, ticket_ids)}
         escalated = handled = 0

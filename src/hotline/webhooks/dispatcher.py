@@ -26,7 +26,7 @@ import structlog
 from standardwebhooks.webhooks import Webhook
 
 from hotline import jsonutil
-from hotline.db import UTCDateTime, inline, invalidate, read_in_index_order
+from hotline.db import UTCDateTime, in_index_order, inline, invalidate
 from hotline.runtime import Runtime
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
@@ -134,8 +134,8 @@ class Dispatcher:
 
     async def _claim(self, now: datetime, limit: int) -> list[Claim]:
         async with self.runtime.db.transaction() as session:
-            await read_in_index_order(session)  # a backlog is not sorted on every poll
-            rows = (await session.scalars(DUE, {"now": now, "limit": limit})).all()
+            async with in_index_order(session):  # a backlog is not sorted on every poll
+                rows = (await session.scalars(DUE, {"now": now, "limit": limit})).all()
             if not rows:
                 return []
             subs = {
