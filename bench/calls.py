@@ -187,8 +187,8 @@ async def hotline_figures(database: str, args: argparse.Namespace) -> dict[str, 
             out: dict[str, Any] = response.json()
             return out
 
-        for path, body in SET_UP:
-            await post(path, body)
+        for path, payload in SET_UP:
+            await post(path, payload)
         operator = (await post("/v1/principals", OPERATOR))["token"]
         department = (await post("/v1/principals", DEPARTMENT_PRINCIPAL))["token"]
         await admin.aclose()

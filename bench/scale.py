@@ -478,10 +478,9 @@ async def run(args: argparse.Namespace) -> int:
                     say(f"  SIGKILL to {victim.name} (pid {victim.pid}) at {args.seconds / 2:g} s")
                     return time.monotonic()
 
-                results = await asyncio.gather(
-                    kill_one_worker(), *(load.drive(client, i) for i in range(CLIENTS))
-                )
-                killed_at = float(results[0])
+                killer = asyncio.create_task(kill_one_worker())
+                await asyncio.gather(*(load.drive(client, i) for i in range(CLIENTS)))
+                killed_at = await killer
             drove = time.monotonic() - begin
             say(
                 f"  {len(load.answered_201)} creates answered 201 in {drove:.1f} s; answers: "
