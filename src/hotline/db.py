@@ -376,7 +376,7 @@ async def in_index_order(session: AsyncSession) -> AsyncIterator[None]:
         yield
         return
     await session.execute(sa.text("SET LOCAL enable_sort = off"))
-    yield
+    yield  # an error inside ends the transaction, and the setting with it
     await session.execute(sa.text("SET LOCAL enable_sort TO DEFAULT"))
 
 

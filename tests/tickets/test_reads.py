@@ -23,7 +23,6 @@ async def test_action_answer_get_and_list_item_show_the_same(api: Api, env: Env)
     await api.department("roads", "enforcement")
     await api.department("parks")
     await api.rule(topic="water_supply", department_code="water", resolution_sla="PT2H")
-    await api.rule(topic="plain", department_code="water", calendar="natural")
     grids = (("C", "county", None), ("T", "township", "C"), ("V", "village", "T"))
     for code, level, parent in (*grids, ("G-07", "grid", "V")):
         r = await api.post(

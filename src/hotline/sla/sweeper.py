@@ -94,8 +94,8 @@ async def _due(
     limit: int,
     *more: sa.ColumnElement[bool],
 ) -> list[uuid.UUID]:
-    """The candidates, read without locks; the caller locks and re-checks. The batch's
-    first statement: a wave of due clocks is read in index order, not sorted per batch."""
+    """The candidates, read without locks; the caller locks and re-checks. Read in index
+    order: a wave of due clocks arrives before the statistics know of it."""
     async with in_index_order(session):
         rows = await session.scalars(due_query(subject_type, when, now, limit, *more))
     return _unique(rows.all())

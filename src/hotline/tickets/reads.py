@@ -27,6 +27,15 @@ _MERGED = Ticket.__table__.alias("merged")
 _DISPUTES = Dispute.__table__
 
 
+class Shown(NamedTuple):
+    """What an answer shows beside a ticket, oldest first each."""
+
+    timers: list[ShownTimer]
+    children: list[uuid.UUID]
+    merged_ids: list[uuid.UUID]
+    dispute_ids: list[uuid.UUID]
+
+
 def _shown_beside(ticket_id: sa.ColumnElement[Any]) -> sa.Label[Any]:
     """[timers, children, merged, disputes], oldest first each."""
     t, c, m, d = _TIMERS.c, _CHILDREN.c, _MERGED.c, _DISPUTES.c
@@ -48,10 +57,10 @@ def answering(
 ) -> sa.Select[Any]:
     """``stmt`` (ticket columns, its own order and limit) with what each answer shows beside
     its rows (``Shown``), ordered again by ``order_by`` then ``id`` when given."""
-    rows = stmt.subquery("answered")
-    out = sa.select(rows, _shown_beside(rows.c.id))
+    page = stmt.subquery("answered")
+    out = sa.select(page, _shown_beside(page.c.id))
     if order_by is not None:
-        keys = (rows.c[order_by], rows.c.id)
+        keys = (page.c[order_by], page.c.id)
         out = out.order_by(*(k.desc() if descending else k.asc() for k in keys))
     return out
 
@@ -62,13 +71,6 @@ _SHOWN_OF = sa.select(_shown_beside(sa.bindparam("ticket_id", type_=sa.Uuid())))
 
 async def shown_of(session: AsyncSession, ticket_id: uuid.UUID) -> Shown:
     return shown((await rows(session, _SHOWN_OF, {"ticket_id": ticket_id}))[0])
-
-
-class Shown(NamedTuple):
-    timers: list[ShownTimer]
-    children: list[uuid.UUID]
-    merged_ids: list[uuid.UUID]
-    dispute_ids: list[uuid.UUID]
 
 
 def shown(row: sa.Row[Any]) -> Shown:
