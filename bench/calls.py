@@ -300,11 +300,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> int:
-    problem = await common.pg_problem()
-    if problem is not None:
-        say(f"PostgreSQL is not reachable: {problem}")
+    database = await common.new_database("hotline_calls")
+    if database is None:
         return 2
-    database = await common.create_database("hotline_calls")
     try:
         say(f"database {database}; {args.requests} requests per operation, {CONCURRENCY} at a time")
         ours = await hotline_figures(database, args)

@@ -72,6 +72,16 @@ async def create_database(prefix: str) -> str:
     return name
 
 
+async def new_database(prefix: str) -> str | None:
+    """A new database for one benchmark run (``create_database``), or None after saying why
+    PostgreSQL cannot be used."""
+    problem = await pg_problem()
+    if problem is not None:
+        say(f"PostgreSQL is not reachable ({problem})")
+        return None
+    return await create_database(prefix)
+
+
 async def drop_database(name: str) -> None:
     conn = await asyncpg.connect(pg_dsn(PG_ADMIN_DB))
     try:

@@ -1170,11 +1170,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     wrk = ensure_wrk()
-    problem = asyncio.run(common.pg_problem())
-    if problem is not None:
-        say(f"PostgreSQL is not reachable ({problem})")
+    database = asyncio.run(common.new_database("hotline_bench"))
+    if database is None:
         return 2
-    database = asyncio.run(common.create_database("hotline_bench"))
     workdir = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
     say(f"database {database}; wrk scripts and logs in {workdir}")
     say(f"source: {source_version()}; load average {os.getloadavg()[0]:.1f}")

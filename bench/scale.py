@@ -390,11 +390,9 @@ async def run_checks(dsn: str, load: Load, receiver: Receiver) -> list[Check]:
 
 
 async def run(args: argparse.Namespace) -> int:
-    problem = await common.pg_problem()
-    if problem is not None:
-        say(f"PostgreSQL is not reachable ({problem})")
+    database = await common.new_database("hotline_scale")
+    if database is None:
         return 2
-    database = await common.create_database("hotline_scale")
     workdir = Path(tempfile.mkdtemp(prefix="hotline-scale-"))
     say(f"database {database}; logs in {workdir}")
     receiver = Receiver()
