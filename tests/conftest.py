@@ -26,6 +26,8 @@ from hotline.disputes import service as disputes
 from hotline.migrate import upgrade
 from hotline.models import metadata
 from hotline.runtime import Runtime
+from hotline.sla.sweeper import SweepReport
+from hotline.worker import Worker
 
 PG_HOST = os.environ.get("HOTLINE_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("HOTLINE_TEST_PG_PORT", "5432"))
@@ -249,6 +251,15 @@ class Api:
         )
         assert r.status_code == expect, f"{action}: {r.status_code} {r.text}"
         return dict(r.json())
+
+
+async def sweep(env: Env) -> SweepReport:
+    """One tick of the background worker (the SLA sweeper) at the clock's instant."""
+    worker = Worker(env.runtime)
+    try:
+        return await worker.tick()
+    finally:
+        await worker.close()
 
 
 # -- PostgreSQL's plans and the statements sent ------------------------------------------

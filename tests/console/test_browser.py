@@ -27,9 +27,7 @@ from console_harness import (
     unavailable,
 )
 
-from hotline.worker import Worker
-
-from conftest import Api, Env
+from conftest import Api, Env, sweep
 
 if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
@@ -242,11 +240,7 @@ async def test_a_supervisor_closes_the_case_of_a_breached_ticket(
     supervisor = await api.principal("supervisor")
     late = await api.as_(operator).ticket(content="路灯不亮已两周")
     env.clock.advance(timedelta(days=10))
-    worker = Worker(env.runtime)
-    try:
-        await worker.tick()
-    finally:
-        await worker.close()
+    await sweep(env)
 
     board = await console.open(supervisor)
     await board.get_by_role("heading", name="督办", exact=True).wait_for()
@@ -526,11 +520,7 @@ async def test_the_main_pages_have_no_serious_accessibility_violations(
     ticket = await api.as_(operator).ticket()
     await api.as_(operator).ticket(topic="road_damage", content="路面塌陷")
     env.clock.advance(timedelta(days=10))
-    worker = Worker(env.runtime)
-    try:
-        await worker.tick()
-    finally:
-        await worker.close()
+    await sweep(env)
     from conftest import ADMIN_TOKEN
 
     report: dict[str, list[dict[str, Any]]] = {}

@@ -11,9 +11,8 @@ import pytest
 from openpyxl import load_workbook
 
 from hotline.disputes.transitions import DISPUTES
-from hotline.worker import Worker
 
-from conftest import Api, Env
+from conftest import Api, Env, sweep
 
 PARTIES = [
     {"name": "甲", "phone": "13800001111", "role": "申请人"},
@@ -173,11 +172,7 @@ async def test_review_overdue_reaches_the_supervision_board(api: Api, env: Env) 
     sup = api.as_(await api.principal("supervisor"))
     d = await dispute(op)
     env.clock.advance(timedelta(days=8))
-    worker = Worker(env.runtime)
-    try:
-        report = await worker.tick()
-    finally:
-        await worker.close()
+    report = await sweep(env)
     assert report.breached == 1
     cases = (
         await sup.get("/v1/supervisions", params={"subject": "dispute", "status": "open"})

@@ -5,10 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from hotline.sla import sweeper
-from hotline.worker import Worker
-
-from conftest import Api, Env
+from conftest import Api, Env, sweep
 
 
 async def setup(api: Api, **rule: Any) -> dict[str, Api]:
@@ -29,14 +26,6 @@ def timer(ticket: dict[str, Any], kind: str, index: int = -1) -> dict[str, Any]:
 async def types(api: Api, ticket: dict[str, Any]) -> list[str]:
     r = await api.get(f"/v1/tickets/{ticket['id']}/events")
     return [e["type"] for e in r.json()["items"]]
-
-
-async def sweep(env: Env) -> sweeper.SweepReport:
-    worker = Worker(env.runtime)
-    try:
-        return await worker.tick()
-    finally:
-        await worker.close()
 
 
 async def test_callback_met_in_time_is_never_breached(api: Api, env: Env) -> None:

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 from hotline.stats.service import FIELDS
-from hotline.worker import Worker
 
-from conftest import START, Api, Env
+from conftest import START, Api, Env, sweep
 
 # Two local days in Shanghai: [2026-11-22T16:00Z, 2026-11-24T16:00Z). START is
 # 2026-11-23T01:30Z, so the period runs from START - 9.5 h to START + 38.5 h.
@@ -103,11 +102,7 @@ async def build(api: Api, env: Env) -> dict[str, Api]:
     at(env, 23)
     await roads.act(d, "resolve", {"result": "已修复"})
     at(env, 27)
-    worker = Worker(env.runtime)
-    try:
-        assert (await worker.tick()).breached == 1  # C's callback, nothing else
-    finally:
-        await worker.close()
+    assert (await sweep(env)).breached == 1  # C's callback, nothing else
     c = await op.act(c, "callback", reached)
     assert [t["state"] for t in c["timers"] if t["kind"] == "callback"] == ["breached"]
     assert c["overdue"] is True

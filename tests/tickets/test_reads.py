@@ -5,17 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from hotline.worker import Worker
-
-from conftest import Api, Env
-
-
-async def sweep(env: Env) -> None:
-    worker = Worker(env.runtime)
-    try:
-        await worker.tick()
-    finally:
-        await worker.close()
+from conftest import Api, Env, sweep
 
 
 async def test_action_answer_get_and_list_item_show_the_same(api: Api, env: Env) -> None:
