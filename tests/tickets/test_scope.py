@@ -7,7 +7,7 @@ from typing import Any
 
 from hotline.tickets.transitions import TICKETS
 
-from conftest import Api, Env, problem
+from conftest import Api, Env, problem, sweep
 from test_transitions import sample_body
 
 NOT_FOUND = "urn:hotline:problem:not-found"
@@ -316,6 +316,71 @@ async def test_a_read_answers_what_the_change_answered(api: Api) -> None:
         assert read == answer, f"{who} {action}: GET differs from the action's answer"
         assert listed == [answer], f"{who} {action}: the list differs from the action's answer"
     assert any(t["met_at"] for t in answer["timers"])  # the callback's clock was met
+
+
+async def test_a_read_shows_the_links_and_clocks_the_change_answered(api: Api, env: Env) -> None:
+    """The same for what an answer shows beside the ticket, read in the ticket's own
+    statement on GET and the list: two children, two merged tickets, a dispute, a met and a
+    breached clock, in order and to the microsecond."""
+    await api.department("water")
+    await api.department("roads", "enforcement")
+    await api.department("parks")
+    await api.rule(topic="water_supply", department_code="water", resolution_sla="PT2H")
+    grids = (("C", "county", None), ("T", "township", "C"), ("V", "village", "T"))
+    for code, level, parent in (*grids, ("G-07", "grid", "V")):
+        r = await api.post(
+            "/v1/grids", {"code": code, "name": code, "level": level, "parent_code": parent}
+        )
+        assert r.status_code == 201, r.text
+    op = api.as_(await api.principal("operator"))
+    water = api.as_(await api.principal("department", department_code="water"))
+
+    env.clock.set(env.clock.now().replace(microsecond=123_457))  # kept to the microsecond
+    ticket = await op.ticket()
+    duplicates = []
+    for _ in range(2):
+        env.clock.advance(timedelta(seconds=1))
+        duplicates.append(await op.ticket())
+    first, second = duplicates
+    t = await water.act(ticket, "accept")
+    for duplicate in (second, first):  # merged in this order, shown oldest first
+        env.clock.advance(timedelta(seconds=1))
+        await op.act(duplicate, "merge", {"into": ticket["id"]})
+    for department in ("roads", "parks"):
+        env.clock.advance(timedelta(seconds=1))
+        t = await water.act(t, "refer", {"department_code": department, "note": "协办"})
+    r = await op.post(
+        f"/v1/tickets/{ticket['id']}/actions/open_dispute",
+        {
+            "kind": "property",
+            "parties": [{"name": "甲", "role": "申请人"}],
+            "summary": "物业纠纷",
+        },
+    )
+    assert r.status_code == 200, r.text
+    t = await op.act(r.json(), "callback", {"outcome": "reached"})
+    env.clock.advance(timedelta(hours=3, microseconds=250_001))
+    await sweep(env)  # the two-hour resolution clock breaches
+    answer = await op.act(ticket, "comment", {"note": "跟进"})
+
+    got = (await op.get(f"/v1/tickets/{ticket['id']}")).json()
+    page = (await op.get("/v1/tickets", params={"department_code": "water"})).json()
+    (item,) = [i for i in page["items"] if i["id"] == ticket["id"]]
+    assert answer == got == item
+
+    assert len(got["children"]) == 2
+    by_id = {
+        c["id"]: c for c in [(await op.get(f"/v1/tickets/{i}")).json() for i in got["children"]]
+    }
+    assert [by_id[i]["department_code"] for i in got["children"]] == ["roads", "parks"]
+    assert got["merged_ids"] == [first["id"], second["id"]]
+    assert len(got["dispute_ids"]) == 1
+    kinds = {t["kind"]: t for t in got["timers"]}
+    assert kinds["callback"]["state"] == "met" and kinds["callback"]["met_at"].endswith("Z")
+    assert kinds["resolution"]["state"] == "breached"
+    assert kinds["resolution"]["breached_at"].endswith(".373458Z")
+    assert kinds["resolution"]["started_at"].endswith(".123457Z")
+    assert got["timers"][0]["kind"] == "callback"  # in the order they were started
 
 
 async def test_each_filter_answers_for_its_own_value(api: Api, env: Env) -> None:
