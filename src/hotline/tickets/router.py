@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,7 +19,6 @@ from hotline.privacy import phones
 from hotline.runtime import Runtime
 from hotline.tickets import schemas as s
 from hotline.tickets import scope, service
-from hotline.tickets.schemas import Instant
 from hotline.tickets.transitions import TICKETS
 
 router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
@@ -66,41 +65,32 @@ async def list_tickets(
     session: ReadSession,
     runtime: RuntimeDep,
     actor: ActorDep,
-    status: s.Status | None = None,
-    kind: s.Kind | None = None,
-    department_code: str | None = Query(default=None, max_length=64),
-    overdue: bool | None = None,
-    supervised: bool | None = None,
-    created_from: Instant | None = None,
-    created_to: Instant | None = None,
-    q: str | None = Query(default=None, max_length=200),
-    updated_since: Instant | None = None,
-    caller_phone: str | None = Query(default=None, max_length=32),
-    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
-    cursor: pagination.Cursor = None,
+    query: Annotated[s.TicketQuery, Query()],
 ) -> Response:
     """Tickets the caller may read, newest first (with ``updated_since``: in update order)."""
     phone = None
-    if caller_phone is not None:
+    if query.caller_phone is not None:
         if actor.role not in (Role.admin, Role.operator, Role.supervisor):
             raise errors.Forbidden("Only operators and supervisors search by a caller's phone.")
         try:
-            phone = phones.normalize(caller_phone)
+            phone = phones.normalize(query.caller_phone)
         except phones.PhoneError as exc:
             raise errors.ValidationFailed.field(["query", "caller_phone"], str(exc)) from None
     filters = service.Filters(
-        status=status,
-        kind=kind,
-        department_code=department_code,
-        overdue=overdue,
-        supervised=supervised,
-        created_from=created_from,
-        created_to=created_to,
-        q=q,
-        updated_since=updated_since,
+        status=query.status,
+        kind=query.kind,
+        department_code=query.department_code,
+        overdue=query.overdue,
+        supervised=query.supervised,
+        created_from=query.created_from,
+        created_to=query.created_to,
+        q=query.q,
+        updated_since=query.updated_since,
         caller_phone_bidx=None if phone is None else runtime.vault.blind_indexes(phone),
     )
-    rows, next_cursor = await service.list_tickets(session, actor, filters, limit, cursor)
+    rows, next_cursor = await service.list_tickets(
+        session, actor, filters, query.limit, query.cursor
+    )
     items = service.render_read(actor, rows, runtime.vault)
     return JSONOut(
         {"items": items, "next_cursor": next_cursor}, headers={"Cache-Control": "no-store"}

@@ -16,6 +16,7 @@ from pydantic import (
     model_validator,
 )
 
+from hotline import pagination
 from hotline.privacy import phones
 
 
@@ -250,6 +251,23 @@ class TicketOut(BaseModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class TicketQuery(BaseModel):
+    """The list's filters, read from the query string in one validation."""
+
+    status: Status | None = None
+    kind: Kind | None = None
+    department_code: str | None = Field(default=None, max_length=64)
+    overdue: bool | None = None
+    supervised: bool | None = None
+    created_from: Instant | None = None
+    created_to: Instant | None = None
+    q: str | None = Field(default=None, max_length=200)
+    updated_since: Instant | None = None
+    caller_phone: str | None = Field(default=None, max_length=32)
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT
+    cursor: pagination.Cursor = None
 
 
 class TicketPage(BaseModel):
