@@ -51,7 +51,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 
@@ -1029,10 +1029,27 @@ def _flamegraph(raw: Path, svg: Path) -> None:
 # -- cost growth -------------------------------------------------------------------------
 
 
-async def sweep_seconds(bench: Bench, due: int) -> tuple[float, float, int]:
+class Sweep(NamedTuple):
+    busy: float  # seconds
+    empty: float  # seconds
+    breached: int
+    # PostgreSQL's blocks during both sweeps: read into shared buffers from outside them
+    # (the OS cache or disk), found in them, and written out by the sweep's own backends to
+    # free a buffer (dirty pages the seeding or the load before left).
+    read: int
+    hit: int
+    backend_writes: int
+
+
+_BUFFERS = """
+SELECT d.blks_read, d.blks_hit, w.buffers_backend
+FROM pg_stat_database d, pg_stat_bgwriter w WHERE d.datname = current_database()
+"""
+
+
+async def sweep_seconds(bench: Bench, due: int) -> Sweep:
     """Make ``due`` running resolution timers of API-created tickets due, then time one
-    sweep (as a worker runs it) and one empty sweep; returns (seconds, empty seconds,
-    breached)."""
+    sweep (as a worker runs it) and one empty sweep, with the buffers they used."""
     from hotline.app import start_runtime
     from hotline.clock import SystemClock
     from hotline.config import Settings
@@ -1059,6 +1076,11 @@ async def sweep_seconds(bench: Bench, due: int) -> tuple[float, float, int]:
         log_level="WARNING",
     )
     runtime = await start_runtime(settings, SystemClock())
+    # A backend reports its counts when it ends, or idle within 10 s (PostgreSQL 15's
+    # PGSTAT_IDLE_INTERVAL): wait for the server's backends to report the load before, then
+    # read them before the sweeps and after their connections are closed.
+    await asyncio.sleep(11)
+    before = await _buffers(bench.dsn)
     try:
         started = time.perf_counter()
         report = await sweeper.sweep(runtime)
@@ -1070,7 +1092,20 @@ async def sweep_seconds(bench: Bench, due: int) -> tuple[float, float, int]:
         if runtime.limiter is not None:
             await runtime.limiter.aclose()
         await runtime.db.dispose()
-    return busy, empty, report.breached
+    await asyncio.sleep(0.5)  # the closed backends' last report
+    after = await _buffers(bench.dsn)
+    read, hit, written = (a - b for a, b in zip(after, before, strict=True))
+    return Sweep(busy, empty, report.breached, read, hit, written)
+
+
+async def _buffers(dsn: str) -> tuple[int, int, int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(_BUFFERS)
+    finally:
+        await conn.close()
+    assert row is not None
+    return row[0], row[1], row[2]
 
 
 def growth(bench: Bench, sizes: Sequence[int], seconds: float, due: int) -> None:
@@ -1081,22 +1116,24 @@ def growth(bench: Bench, sizes: Sequence[int], seconds: float, due: int) -> None
         create = bench.measure(bench.hotline, f"create @{size}", bench.create_script(), seconds)
         script = lua_script(method="GET", path=LIST_PATH, headers=bench.auth(bench.operator))
         listing = bench.measure(bench.hotline, f"list @{size}", script, seconds)
-        busy, empty, breached = asyncio.run(sweep_seconds(bench, due))
+        sweep = asyncio.run(sweep_seconds(bench, due))
         say(
-            f"  sweep @{size}: {breached} breached in {busy * 1000:.0f} ms, "
-            f"empty {empty * 1000:.1f} ms"
+            f"  sweep @{size}: {sweep.breached} breached in {sweep.busy * 1000:.0f} ms, "
+            f"empty {sweep.empty * 1000:.1f} ms; blocks read {sweep.read:,}, "
+            f"hit {sweep.hit:,}, written by the sweep's backends {sweep.backend_writes:,}"
         )
-        rows.append((size, create, listing, busy, empty, breached))
+        rows.append((size, create, listing, sweep))
     say(
         "\n| seeded tickets | create req/s | create p50 / p99 ms | list p50 / p99 ms | "
-        f"sweep of {due} due (ms) | empty sweep (ms) |"
+        f"sweep of {due} due (ms) | empty sweep (ms) | blocks read / hit | backend writes |"
     )
-    say("|---:|---:|---:|---:|---:|---:|")
-    for size, create, listing, busy, empty, breached in rows:
+    say("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, create, listing, sweep in rows:
         say(
             f"| {size:,} | {create.rps:.0f} | {create.p50_ms:.1f} / {create.p99_ms:.1f} | "
-            f"{listing.p50_ms:.1f} / {listing.p99_ms:.1f} | {busy * 1000:.0f} ({breached}) | "
-            f"{empty * 1000:.1f} |"
+            f"{listing.p50_ms:.1f} / {listing.p99_ms:.1f} | "
+            f"{sweep.busy * 1000:.0f} ({sweep.breached}) | {sweep.empty * 1000:.1f} | "
+            f"{sweep.read:,} / {sweep.hit:,} | {sweep.backend_writes:,} |"
         )
 
 
