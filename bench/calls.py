@@ -248,28 +248,48 @@ async def bare_figures(database: str, args: argparse.Namespace) -> dict[str, Fig
     os.environ["BARE_DSN"] = common.pg_dsn(database)
     from bench.bare_app import app
 
+    return await post_get_figures(app, {"": "/tickets"}, "bare", args)
+
+
+async def stack_figures(database: str, args: argparse.Namespace) -> dict[str, Figure]:
+    """bench/stack_app.py's two ways through the chosen stack."""
+    os.environ["STACK_URL"] = common.sqlalchemy_url(database)
+    from bench.stack_app import app
+
+    return await post_get_figures(
+        app, {"orm ": "/orm/tickets", "core ": "/core/tickets"}, "stack", args
+    )
+
+
+async def post_get_figures(
+    app: Any, paths: dict[str, str], name: str, args: argparse.Namespace
+) -> dict[str, Figure]:
+    """A POST and a GET of each path's tickets, keyed ``<prefix>POST`` and ``<prefix>GET``."""
     figures: dict[str, Figure] = {}
     async with app.router.lifespan_context(app):
         headers = {"content-type": "application/json"}
         body = json.dumps(common.ticket_body(TOPIC), ensure_ascii=False).encode()
-        created: list[str] = []
+        for prefix, path in paths.items():
+            created: list[str] = []
 
-        async def post(_i: int) -> None:
-            created.append(await new_ticket(app, "/tickets", headers, body))
+            async def post(_i: int, path: str = path, created: list[str] = created) -> None:
+                created.append(await new_ticket(app, path, headers, body))
 
-        async def get(i: int) -> None:
-            expect(*await asgi(app, "GET", f"/tickets/{created[i % len(created)]}", {}), 200)
+            async def get(i: int, path: str = path, created: list[str] = created) -> None:
+                target = f"{path}/{created[i % len(created)]}"
+                expect(*await asgi(app, "GET", target, {}), 200)
 
-        for name, call in (("POST", post), ("GET", get)):
-            figures[name] = await measure(call, args.requests, None, None)
-            say(f"  bare    {name:<8} {figures[name]}")
+            for op, call in (("POST", post), ("GET", get)):
+                key = prefix + op
+                figures[key] = await measure(call, args.requests, None, None)
+                say(f"  {name:<7} {key:<8} {figures[key]}")
     return figures
 
 
 COMPARED = {"create": "POST", "get": "GET", "list": "GET", "accept": "POST", "healthz": "GET"}
 
 
-def table(ours: dict[str, Figure], bare: dict[str, Figure]) -> None:
+def table(ours: dict[str, Figure], bare: dict[str, Figure], stack: dict[str, Figure]) -> None:
     say("\n| request | Python calls | CPU ms | statements | calls vs bare | CPU vs bare |")
     say("|---|---:|---:|---:|---:|---:|")
     for name, figure in ours.items():
@@ -282,6 +302,13 @@ def table(ours: dict[str, Figure], bare: dict[str, Figure]) -> None:
         )
     for name, figure in bare.items():
         say(f"| bare {name} | {figure.calls:,.0f} | {figure.cpu_ms:.2f} | | | |")
+    for name, figure in stack.items():
+        base = bare[name.split()[-1]]
+        say(
+            f"| stack {name} | {figure.calls:,.0f} | {figure.cpu_ms:.2f} | | "
+            f"{figure.calls / base.calls:.1f}x bare {name.split()[-1]} | "
+            f"{figure.cpu_ms / base.cpu_ms:.1f}x |"
+        )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -307,9 +334,10 @@ async def run(args: argparse.Namespace) -> int:
         say(f"database {database}; {args.requests} requests per operation, {CONCURRENCY} at a time")
         ours = await hotline_figures(database, args)
         bare = await bare_figures(database, args)
+        stack = await stack_figures(database, args) if not args.only else {}
     finally:
         await common.drop_database(database)
-    table(ours, bare)
+    table(ours, bare, stack)
     return 0
 
 

@@ -391,6 +391,7 @@ class Bench:
     data_key: str
     hotline: common.Proc
     bare: common.Proc
+    stack: common.Proc  # bench/stack_app.py: the chosen stack's own floor
     operator: str = ""
     department: str = ""
     results: dict[str, Result] = field(default_factory=dict)
@@ -440,10 +441,10 @@ class Bench:
             total=total,
         )
 
-    def bare_post_script(self) -> str:
+    def bare_post_script(self, path: str = "/tickets") -> str:
         return lua_script(
             method="POST",
-            path="/tickets",
+            path=path,
             headers={"Content-Type": "application/json"},
             body=json.dumps(common.ticket_body(TOPIC), ensure_ascii=False),
         )
@@ -485,6 +486,9 @@ class Bench:
         # create
         self.measure(self.hotline, "create", self.create_script(), seconds)
         self.measure(self.bare, "bare POST", self.bare_post_script(), seconds)
+        for way in STACK_WAYS:
+            path = f"/{way}/tickets"
+            self.measure(self.stack, f"stack {way} POST", self.bare_post_script(path), seconds)
         # get: walk the ids created above (more than a run can use, repeated when short)
         ids = asyncio.run(
             fetch_ids(self.dsn, "SELECT id FROM tickets WHERE number NOT LIKE 'S%' LIMIT 50000")
@@ -493,6 +497,10 @@ class Bench:
         for label, proc, path, token, walk in (
             ("get", self.hotline, "/v1/tickets/{id}", self.operator, ids),
             ("bare GET", self.bare, "/tickets/{id}", None, bare_ids),
+            *(
+                (f"stack {way} GET", self.stack, f"/{way}/tickets/{{id}}", None, bare_ids)
+                for way in STACK_WAYS
+            ),
         ):
             cap = int(max(r.rps for r in self.results.values()) * seconds * 4) + 10_000
             script = lua_script(
@@ -611,6 +619,7 @@ def set_up(admin: common.Admin) -> tuple[str, str]:
 
 # -- report ------------------------------------------------------------------------------
 
+STACK_WAYS = ("orm", "core")
 PAIRS = (
     ("create", "bare POST"),
     ("get", "bare GET"),
@@ -627,7 +636,8 @@ def report(bench: Bench, rss_creates: int, seeded: int) -> bool:
         "bare req/s | bare p50 | bare p99 | bare CPU |"
     )
     say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for ours, theirs in PAIRS:
+    floor = tuple((f"stack {w} {op}", f"bare {op}") for w in STACK_WAYS for op in ("POST", "GET"))
+    for ours, theirs in PAIRS + floor:
         a, b = r.get(ours), r.get(theirs)
         if a is None or b is None:
             continue
@@ -1215,6 +1225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     say(f"source: {source_version()}; load average {os.getloadavg()[0]:.1f}")
     data_key = common.new_data_key()
     hotline_port, bare_port = common.free_port(), common.free_port()
+    stack_port = common.free_port()
     env = common.hotline_env(
         database,
         ADMIN_TOKEN,
@@ -1235,29 +1246,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             procs.append(hotline)
             common.wait_ready(hotline)
-            bare_env = {**env, "BARE_DSN": common.pg_dsn(database)}
-            bare = common.start(
-                "bare-app",
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "bench.bare_app:app",
-                    "--host",
-                    common.LOCAL,
-                    "--port",
-                    str(bare_port),
-                    "--log-level",
-                    "warning",
-                    "--no-access-log",
-                ],
-                bare_env,
-                workdir,
-                port=bare_port,
-            )
-            procs.append(bare)
-            common.wait_ready(bare)
-            bench = Bench(args, wrk, workdir, database, data_key, hotline, bare)
+            bare_env = {
+                **env,
+                "BARE_DSN": common.pg_dsn(database),
+                "STACK_URL": common.sqlalchemy_url(database),
+            }
+            apps: list[common.Proc] = []
+            # One after the other: each creates the bare tables if missing.
+            for name, app, port in (
+                ("bare-app", "bench.bare_app:app", bare_port),
+                ("stack-app", "bench.stack_app:app", stack_port),
+            ):
+                command = [sys.executable, "-m", "uvicorn", app, "--host", common.LOCAL]
+                command += ["--port", str(port), "--log-level", "warning", "--no-access-log"]
+                apps.append(common.start(name, command, bare_env, workdir, port=port))
+                procs.append(apps[-1])
+                common.wait_ready(apps[-1])
+            bare, stack = apps
+            bench = Bench(args, wrk, workdir, database, data_key, hotline, bare, stack)
             bench.peak_overall = common.proc_status(hotline.pid, "VmHWM") or 0
             say(
                 f"hotline serve pid {hotline.pid} (start-up VmHWM {common.mib(bench.peak_overall)})"

@@ -42,7 +42,7 @@ def test_two_apis_two_workers_one_killed_lose_and_double_nothing() -> None:
 
 
 def test_calls_benchmark_runs_and_reports_every_operation() -> None:
-    """bench/calls.py, short: both apps answer every operation (it raises on any other
+    """bench/calls.py, short: the three apps answer every operation (it raises on any other
     status) and the table has a row per operation. PostgreSQL only, as the benchmark is."""
     out = run_bench(
         "calls.py",
@@ -54,4 +54,7 @@ def test_calls_benchmark_runs_and_reports_every_operation() -> None:
         missing="bench/calls.py is NOT run",
     )
     rows = [line.split("|")[1].strip() for line in out.splitlines() if line[:2] == "| "]
-    assert rows[1:] == ["healthz", "create", "get", "list", "accept", "bare POST", "bare GET"]
+    assert rows[1:] == [
+        *("healthz", "create", "get", "list", "accept", "bare POST", "bare GET"),
+        *("stack orm POST", "stack orm GET", "stack core POST", "stack core GET"),
+    ]
