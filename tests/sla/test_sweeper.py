@@ -93,6 +93,24 @@ async def test_resolution_breach_opens_one_case_and_escalates(api: Api, env: Env
     assert (await types(api, t))[-2:] == ["supervision.followed_up", "supervision.closed"]
 
 
+async def test_default_escalation_counts_one_working_day_on_a_natural_rule(
+    api: Api, env: Env
+) -> None:
+    """Without ``escalate_after`` a case rises P1D working after it opened, whatever the
+    rule's calendar: a breach on Wednesday morning rises at 24:00 on Thursday (Shanghai)."""
+    p = await setup(api, resolution_sla="PT48H", calendar="natural")
+    t = await p["op"].ticket()  # Monday 09:30 in Shanghai
+    await p["op"].act(t, "callback", {"outcome": "reached"})
+    env.clock.advance(timedelta(hours=49))  # Wednesday 10:30
+    assert (await sweep(env)).breached == 1
+    case = (await p["sup"].get("/v1/supervisions")).json()["items"][0]
+    assert case["escalate_at"] == "2026-11-26T16:00:00Z"
+    env.clock.advance(timedelta(hours=37, minutes=29))  # Thursday 23:59
+    assert (await sweep(env)).escalated == 0
+    env.clock.advance(timedelta(minutes=2))
+    assert (await sweep(env)).escalated == 1
+
+
 async def test_resolved_ticket_is_not_escalated(api: Api, env: Env) -> None:
     p = await setup(api, resolution_sla="PT2H", calendar="natural", escalate_after="PT1H")
     t = await p["op"].ticket()

@@ -92,9 +92,12 @@ async def open_cases(
 
 
 def escalate_at(calendar: WorkingCalendar, sla: Sla, now: datetime) -> datetime:
-    """When a case still open on unresolved work rises a level (default P1D working)."""
-    duration = SlaDuration.parse(sla.escalate_after or DEFAULT_ESCALATE_AFTER)
-    return calendar.add(now, duration, sla.calendar)
+    """When a case still open on unresolved work rises a level: the rule's
+    ``escalate_after`` on the rule's calendar, by default P1D working whatever the rule's
+    calendar."""
+    if sla.escalate_after is None:
+        return calendar.add(now, SlaDuration.parse(DEFAULT_ESCALATE_AFTER), "working")
+    return calendar.add(now, SlaDuration.parse(sla.escalate_after), sla.calendar)
 
 
 async def open_or_add(
