@@ -147,6 +147,21 @@ async def test_rule_sla_sets_the_timers(api: Api, env: Env) -> None:
     assert at(timer(ticket, "resolution")["due_at"]) == created + timedelta(hours=48)
 
 
+async def test_a_rule_naming_its_resolution_sla_runs_on_natural_time_by_default(
+    api: Api,
+) -> None:
+    """A duration's calendar is natural unless named; only the default resolution SLA
+    (P5D) is on working days."""
+    await api.department("water")
+    named = await api.rule(topic="water_supply", department_code="water", resolution_sla="P5D")
+    assert named["calendar"] == "natural"
+    unnamed = await api.rule(topic="other", department_code="water")
+    assert unnamed["calendar"] == "working" and unnamed["resolution_sla"] == "P5D"
+    # Created Monday 2026-11-23 09:30 in Shanghai: 120 hours later, the weekend included.
+    ticket = await api.ticket()
+    assert timer(ticket, "resolution")["due_at"] == "2026-11-28T01:30:00Z"
+
+
 async def test_default_sla_is_callback_24h_natural_and_resolution_5_working_days(
     api: Api,
 ) -> None:
@@ -207,7 +222,9 @@ async def test_calendar_years_and_their_sources(api: Api, env: Env, calendar_203
     assert r.json() == {"year": 2031, "source": "weekends_only", "holidays": [], "workdays": []}
 
     await api.department("water")
-    await api.rule(topic="water_supply", department_code="water", resolution_sla="P1D")
+    await api.rule(
+        topic="water_supply", department_code="water", resolution_sla="P1D", calendar="working"
+    )
     env.clock.set(datetime(2031, 3, 3, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
     before = await api.ticket()
     assert timer(before, "resolution")["due_at"] == "2031-03-04T16:00:00Z"

@@ -60,7 +60,11 @@ class RuleCreate(Body):
     callback_sla: Duration | None = None
     response_sla: Duration | None = None
     resolution_sla: Duration | None = None
-    calendar: Literal["natural", "working"] | None = None
+    calendar: Literal["natural", "working"] | None = Field(
+        default=None,
+        description="The calendar of response_sla and resolution_sla: natural unless named, "
+        "but working when resolution_sla is left to its default (P5D working).",
+    )
     warning_lead: Duration | None = None
     escalate_after: Duration | None = None
 

@@ -79,7 +79,9 @@ async def create_rule(session: AsyncSession, body: RuleCreate, now: datetime) ->
         callback_sla=body.callback_sla or DEFAULT_CALLBACK,
         response_sla=body.response_sla,
         resolution_sla=body.resolution_sla or DEFAULT_RESOLUTION,
-        calendar=body.calendar or DEFAULT_CALENDAR,
+        # A duration's calendar is natural unless named; the default resolution SLA is
+        # P5D working, so a rule that names no resolution SLA runs on working days.
+        calendar=body.calendar or (DEFAULT_CALENDAR if body.resolution_sla is None else "natural"),
         warning_lead=body.warning_lead,
         escalate_after=body.escalate_after,
         created_at=now,
