@@ -118,6 +118,30 @@ async def test_retries_after_errors_then_succeeds(api: Api, env: Env, receiver: 
     assert d["status"] == "delivered" and d["attempts"] == 4
 
 
+async def test_the_schedule_first_value_delays_the_first_attempt(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    """HOTLINE_WEBHOOK_RETRY_SCHEDULE: seconds before each attempt, the first included."""
+    env.runtime.settings = env.runtime.settings.model_copy(update={"webhook_retry_schedule": "3,1"})
+    p = await setup(api)
+    await subscribe(api, receiver.url, ["ticket.created"])
+    receiver.script = [500, 500]
+    await p["op"].ticket()
+    assert await deliver(env) == 0
+    env.clock.advance(timedelta(seconds=2.9))
+    assert await deliver(env) == 0
+    env.clock.advance(timedelta(seconds=0.2))
+    await deliver(env)
+    assert len(receiver.received) == 1
+    env.clock.advance(timedelta(seconds=1))
+    await deliver(env)
+    env.clock.advance(timedelta(seconds=10))
+    await deliver(env)
+    assert len(receiver.received) == 2  # two values, two attempts
+    d = (await api.get("/v1/webhook-deliveries")).json()["items"][0]
+    assert d["status"] == "failed" and d["attempts"] == 2
+
+
 async def test_dead_connection_then_dead_letter_and_manual_retry(
     api: Api, env: Env, receiver: Receiver
 ) -> None:

@@ -147,7 +147,12 @@ class Dispatcher:
                 )
             }
             claims = []
+            first = timedelta(seconds=self.settings.retry_delays[0])
             for row in rows:
+                if row.attempts == 0 and row.created_at + first > now:
+                    # The schedule's first value: the delay before attempt 1 (default 0).
+                    row.next_attempt_at = row.created_at + first
+                    continue
                 sub = subs.get(row.subscription_id)
                 if sub is None or not sub.active or sub.deleted_at is not None:
                     row.status, row.last_error = FAILED, "subscription inactive"
