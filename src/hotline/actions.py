@@ -84,17 +84,19 @@ def _add(
         description=f"Records `{transitions[0].event}`.\n\n{rows}",
         response_model=response_model,
         responses=ACTION_PROBLEMS,
-        openapi_extra=idempotency.openapi_extra(
-            requestBody={
-                "required": True,
-                "content": {
-                    "application/json": {
-                        "schema": {"$ref": f"#/components/schemas/{transitions[0].body.__name__}"}
-                    }
-                },
-            }
-        ),
+        openapi_extra=idempotency.openapi_extra(requestBody=body_schema(transitions[0].body)),
     )
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI ``requestBody`` of a route that reads its body raw and validates it after
+    its scope and role checks (the model joins the document's components: ``bodies``)."""
+    return {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+        },
+    }
 
 
 def bodies(machine: Machine[Any]) -> list[type[BaseModel]]:

@@ -41,6 +41,7 @@ from hotline.sla import service as sla
 from hotline.sla.calendar import WorkingCalendar
 from hotline.sla.router import router as calendar_router
 from hotline.stats.router import router as stats_router
+from hotline.supervision.router import CaseNoteBody
 from hotline.supervision.router import router as supervision_router
 from hotline.tickets.router import router as tickets_router
 from hotline.tickets.transitions import TICKETS
@@ -192,7 +193,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document, plus the action bodies the action routes reference."""
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-    models: list[type[BaseModel]] = [*bodies(TICKETS), *bodies(DISPUTES), errors.Problem]
+    models: list[type[BaseModel]] = [
+        *bodies(TICKETS),
+        *bodies(DISPUTES),
+        CaseNoteBody,
+        errors.Problem,
+    ]
     for model in models:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(schema.pop("$defs", {}))

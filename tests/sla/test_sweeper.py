@@ -198,6 +198,40 @@ async def test_manual_supervision_adds_to_the_open_case(api: Api, env: Env) -> N
     assert [c["id"] for c in dept_cases] == [cases[0]["id"]]
 
 
+async def test_case_actions_check_scope_then_role_then_body_then_state(api: Api, env: Env) -> None:
+    """401, 404 (scope), 403 (role), 422 (body), 409 (state), as on tickets; a bad id in a
+    filter is 422, not a filter on cases without one."""
+    p = await setup(api)
+    roads = api.as_(await api.principal("department", department_code="roads"))
+    member = api.as_(await api.principal("member", member_id="m-1"))
+    t = await p["sup"].act(await p["op"].ticket(), "supervise", {"note": "督办"})
+    case = (await p["sup"].get("/v1/supervisions")).json()["items"][0]
+    follow = f"/v1/supervisions/{case['id']}/actions/follow_up"
+    missing = "/v1/supervisions/00000000-0000-4000-8000-000000000000/actions/follow_up"
+
+    def slug(r: Any) -> tuple[int, str]:
+        return r.status_code, r.json()["type"].rsplit(":", 1)[1]
+
+    assert slug(await api.as_("nobody").post(follow, "bad")) == (401, "unauthorized")
+    assert slug(await p["op"].post(missing, "bad")) == (404, "not-found")
+    assert slug(await roads.post(follow, "bad")) == (404, "not-found")  # another's ticket
+    assert slug(await p["water"].post(follow, "bad")) == (403, "forbidden")
+    assert slug(await p["op"].post(follow, {"note": "x"})) == (403, "forbidden")
+    assert slug(await member.post(follow, {"note": "x"})) == (403, "forbidden")
+    assert slug(await p["sup"].post(follow, [])) == (422, "validation")
+    assert slug(await p["sup"].post(follow, {})) == (422, "validation")
+    r = await p["sup"].post(f"/v1/supervisions/{case['id']}/actions/close", {"note": "办结"})
+    assert r.status_code == 200, r.text
+    assert slug(await p["sup"].post(follow, {"note": "x"})) == (409, "invalid-transition")
+    r = await p["sup"].get("/v1/supervisions", params={"ticket_id": "not-an-id"})
+    assert slug(r) == (422, "validation") and r.json()["errors"][0]["loc"] == [
+        "query",
+        "ticket_id",
+    ]
+    r = await p["sup"].get("/v1/supervisions", params={"ticket_id": t["id"]})
+    assert [c["id"] for c in r.json()["items"]] == [case["id"]]
+
+
 async def test_merge_closes_the_open_case(api: Api, env: Env) -> None:
     p = await setup(api)
     a, b = await p["op"].ticket(), await p["op"].ticket()

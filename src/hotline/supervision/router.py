@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from hotline import errors, idempotency, pagination
+from hotline.actions import ACTION_PROBLEMS, body_schema
 from hotline.auth.models import Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.disputes import service as disputes
@@ -23,9 +25,11 @@ from hotline.tickets.change import record
 from hotline.tickets.models import Ticket
 from hotline.tickets.schemas import Body, Note
 from hotline.tickets.scope import parse_id
+from hotline.workflow import parse_body
 
 router = APIRouter(prefix="/v1/supervisions", tags=["supervision"])
 READERS = (Role.supervisor, Role.operator, Role.viewer, Role.department)
+WORKERS = frozenset({Role.supervisor, Role.admin})
 
 
 class EntryOut(BaseModel):
@@ -92,15 +96,22 @@ async def list_supervisions(
             )
         )
     if ticket_id is not None:
-        stmt = stmt.where(Supervision.ticket_id == parse_id(ticket_id))
+        stmt = stmt.where(Supervision.ticket_id == _query_id(ticket_id, "ticket_id"))
     if dispute_id is not None:
-        stmt = stmt.where(Supervision.dispute_id == parse_id(dispute_id))
+        stmt = stmt.where(Supervision.dispute_id == _query_id(dispute_id, "dispute_id"))
     if cursor is not None:
         stmt = stmt.where(pagination.keyset(cursor, Supervision.opened_at, Supervision.id))
     stmt = stmt.order_by(Supervision.opened_at.desc(), Supervision.id.desc()).limit(limit + 1)
     rows = list((await session.scalars(stmt)).all())
     rows, next_cursor = pagination.page(rows, limit, lambda c: (c.opened_at, str(c.id)))
     return JSONOut({"items": await service.render(session, rows), "next_cursor": next_cursor})
+
+
+def _query_id(value: str, name: str) -> uuid.UUID:
+    key = parse_id(value)
+    if key is None:
+        raise errors.ValidationFailed.field(["query", name], "is not an id")
+    return key
 
 
 @router.get("/{supervision_id}", response_model=SupervisionOut, dependencies=[require(*READERS)])
@@ -138,13 +149,20 @@ def _case_action(action: str) -> None:
 
     async def take(
         supervision_id: str,
-        body: CaseNoteBody,
         request: Request,
         runtime: RuntimeDep,
         actor: ActorDep,
     ) -> Response:
+        if actor.role not in READERS and actor.role not in WORKERS:
+            raise errors.Forbidden(f"A {actor.role.value} may not do this.")
+
         async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
+            # 404 (scope), 403 (role), 422 (body), 409 (state), as for tickets' actions.
             case = await _visible_case(session, actor, supervision_id, for_update=True)
+            if actor.role not in WORKERS:
+                raise errors.Forbidden(f"A {actor.role.value} may not do this.")
+            body = parse_body(await request.body(), CaseNoteBody)
+            assert isinstance(body, CaseNoteBody)
             if case.status != service.OPEN:
                 raise errors.InvalidTransition(f"The case is {case.status}.", allowed_actions=[])
             now = runtime.clock.now()
@@ -183,9 +201,10 @@ def _case_action(action: str) -> None:
         methods=["POST"],
         name=f"supervision_{action}",
         response_model=SupervisionOut,
-        dependencies=[require(Role.supervisor)],
+        responses={code: r for code, r in ACTION_PROBLEMS.items() if code != 412},
         summary=f"{action} a supervision case",
-        openapi_extra=idempotency.openapi_extra(),
+        description="Supervisors (and admins) only.",
+        openapi_extra=idempotency.openapi_extra(requestBody=body_schema(CaseNoteBody)),
     )
 
 
