@@ -85,6 +85,14 @@ async def test_reveal_is_scoped_and_audited(api: Api, env: Env) -> None:
     assert (await p["roads"].get(path, params={"reason": "x" * 3})).status_code == 404
     assert (await p["viewer"].get(path, params={"reason": "看看"})).status_code == 403
     assert (await p["op"].get(path)).status_code == 422
+    # Scope (404) before role (403) before the reason (422): an app reads only its own.
+    app = api.as_(await api.principal("app"))
+    own = await app.ticket(caller={"name": "王五", "phone": PHONE})
+    assert (await app.get(path, params={"reason": "核实"})).status_code == 404
+    assert (await app.get(f"/v1/tickets/{own['id']}/caller")).status_code == 403
+    assert (await p["viewer"].get(path)).status_code == 403
+    assert (await p["roads"].get(path)).status_code == 404
+    assert (await p["water"].get(path, params={"reason": "x"})).status_code == 422
     secret = f"/v1/tickets/{secret_t['id']}/caller"
     assert (await p["water"].get(secret, params={"reason": "上门"})).status_code == 403
     assert (await p["op"].get(secret, params={"reason": "核实"})).json()["name"] == "李四"
