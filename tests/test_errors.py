@@ -9,7 +9,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from conftest import TICKET, Api, Env
+from conftest import ADMIN_TOKEN, TICKET, Api, Env
 
 PROBLEM_JSON = "application/problem+json"
 COUNTED = ("tickets", "ticket_events", "timers", "webhook_deliveries", "idempotency_keys")
@@ -295,3 +295,25 @@ async def test_bad_action_bodies_are_422_and_change_nothing(api: Api, env: Env) 
     assert await counts(env) == before
     after = (await api.get(f"/v1/tickets/{ticket['id']}")).json()
     assert after["version"] == ticket["version"] and after["pending_extension"] is None
+
+
+async def test_malformed_json_is_checked_after_the_token_and_the_role(api: Api) -> None:
+    """API.md's order (401, 404, 403, 422) holds for a body that is not JSON at all, which
+    FastAPI would decode before any check: the guard defers it (hotline.guard)."""
+    await api.department("water")
+    department = await api.principal("department", department_code="water")
+    raw = b'{"kind": "petition",'
+    for path in ("/v1/tickets", "/v1/departments", "/v1/principals", "/v1/routing-rules"):
+        for token, status in ((None, 401), ("nope", 401), (department, 403), (ADMIN_TOKEN, 422)):
+            headers = {"Content-Type": "application/json"}
+            if token is not None:
+                headers["Authorization"] = f"Bearer {token}"
+            r = await api.client.post(path, content=raw, headers=headers)
+            assert r.status_code == status, (path, token, r.text)
+        assert r.json()["errors"] == [{"loc": ["body", 20], "msg": "JSON decode error"}]
+    r = await api.client.post(
+        "/v1/tickets/00000000-0000-4000-8000-000000000000/actions/accept",
+        content=raw,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert r.status_code == 404  # an action reads its body raw, after scope and role

@@ -14,6 +14,7 @@ from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+MALFORMED_JSON = "malformed_json"  # request state: where a body stopped being JSON (guard)
 log = structlog.get_logger(__name__)
 
 
@@ -190,8 +191,12 @@ def install(app: FastAPI) -> None:
         return problem_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc.errors())
+        position = request.scope.get("state", {}).get(MALFORMED_JSON)
+        if position is not None:  # hotline.guard passed malformed JSON on: the body's error
+            errors = [e for e in errors if e["loc"][:1] != ["body"]]
+            errors.insert(0, {"loc": ["body", position], "msg": "JSON decode error"})
         return problem_response(ValidationFailed(_summary(errors), errors))
 
     @app.exception_handler(StarletteHTTPException)

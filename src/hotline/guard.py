@@ -47,6 +47,20 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+def _defer_malformed(scope: Scope, position: int) -> None:
+    """Malformed JSON is a 422 for the body, which API.md checks after 401, 404 and 403.
+    FastAPI decodes a JSON body before it runs a route's dependencies, so it would answer
+    first: the request goes on with a content type FastAPI does not decode (the body's
+    bytes then fail the route's body model, after the checks), and the state says where
+    the JSON broke, for ``errors`` to answer it as the decode error it is. Routes that
+    read their body raw (actions) see the same bytes and decode them themselves."""
+    scope.setdefault("state", {})[errors.MALFORMED_JSON] = position
+    scope["headers"] = [
+        (k, b"application/x-malformed-json" if k.lower() == b"content-type" else v)
+        for k, v in scope["headers"]
+    ]
+
+
 class GuardMiddleware:
     def __init__(
         self,
@@ -115,8 +129,9 @@ class GuardMiddleware:
                 parsed = json.loads(body)
             except UnicodeDecodeError:
                 raise errors.ValidationFailed.field(["body"], "is not UTF-8") from None
-            except ValueError:
-                parsed = None  # malformed JSON: the route answers 422 for it
+            except json.JSONDecodeError as exc:
+                _defer_malformed(scope, exc.pos)
+                parsed = None
             where = _bad_text(parsed)
             if where:
                 raise errors.ValidationFailed.field(
