@@ -131,6 +131,14 @@ async def test_grid_leader_registers_and_resolves_on_the_spot(api: Api) -> None:
     assert (await leader.post("/v1/tickets", {**body, "channel": "hotline"})).status_code == 403
     other = api.as_(await api.principal("member", member_id="nobody"))
     assert (await other.post("/v1/tickets", body)).status_code == 403
+    # A member leading no grid may not register at all: 403 before the body's 422.
+    assert (await other.post("/v1/tickets", {**body, "content": ""})).status_code == 403
+    assert (await leader.post("/v1/tickets", {**body, "content": ""})).status_code == 422
+    # An admin may do what a leader may.
+    r = await api.post("/v1/tickets", {**body, "on_the_spot": True})
+    assert r.status_code == 201 and r.json()["status"] == "received", r.text
+    op = api.as_(await api.principal("operator"))
+    assert (await op.post("/v1/tickets", {**body, "on_the_spot": True})).status_code == 422
 
 
 async def test_stats_by_grid_roll_up_the_hierarchy(api: Api) -> None:

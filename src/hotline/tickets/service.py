@@ -32,6 +32,19 @@ from hotline.tickets.views import ticket_json
 from hotline.workflow import parse_body, parse_if_match
 
 CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
+ONLY_GRID_LEADERS = (
+    "A member registers tickets only as a grid leader, with channel grid, "
+    "for a location in or below its grid."
+)
+
+
+def check_creator(actor: Actor) -> None:
+    """The role's part of registering a ticket, checked before the body (403 before 422):
+    a member only if it leads a grid (the grid and channel are the body's part)."""
+    if actor.role not in CREATORS:
+        raise errors.Forbidden(f"A {actor.role.value} may not do this.")
+    if actor.role is Role.member and not actor.grid_codes:
+        raise errors.Forbidden(ONLY_GRID_LEADERS)
 
 
 # -- rendering ---------------------------------------------------------------------
@@ -86,11 +99,8 @@ async def create(
     if actor.role is Role.member:
         # A grid leader (网格长) registers what it meets in its own grid, or below.
         if body.channel is not s.Channel.grid or grid not in actor.grid_codes:
-            raise errors.Forbidden(
-                "A member registers tickets only as a grid leader, with channel grid, "
-                "for a location in or below its grid."
-            )
-    elif body.on_the_spot:
+            raise errors.Forbidden(ONLY_GRID_LEADERS)
+    elif body.on_the_spot and actor.role is not Role.admin:
         raise errors.ValidationFailed.field(
             ["body", "on_the_spot"], "only a grid leader registers on-the-spot tickets"
         )
