@@ -267,6 +267,14 @@ async def test_nul_in_query_is_422_not_500(operator: Api) -> None:
     assert_problem(r, 422, "validation")
 
 
+async def test_a_query_that_is_not_utf8_is_422(operator: Api) -> None:
+    """A lone surrogate encoded in a query string (ED A0 80) or bytes of no encoding."""
+    for query in ("q=a%ED%A0%80b", "q=%FF", "department_code=%C3"):
+        r = await operator.get(f"/v1/tickets?{query}")
+        assert locs(assert_problem(r, 422, "validation")) == [["query"]], query
+    assert (await operator.get("/v1/tickets?q=%E6%B0%B4+a")).status_code == 200  # 水 a
+
+
 async def test_naive_time_in_query_is_422(operator: Api) -> None:
     r = await operator.get("/v1/tickets", params={"created_from": "2026-11-23T09:30:00"})
     problem = assert_problem(r, 422, "validation")

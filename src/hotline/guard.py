@@ -95,8 +95,15 @@ class GuardMiddleware:
     @staticmethod
     def _check_query(scope: Scope) -> None:
         raw: bytes = scope.get("query_string", b"")
-        if raw and (b"\x00" in unquote_to_bytes(raw) or b"%00" in raw):
+        if not raw:
+            return
+        decoded = unquote_to_bytes(raw)
+        if b"\x00" in decoded or b"%00" in raw:
             raise errors.ValidationFailed.field(["query"], "must not contain NUL characters")
+        try:
+            decoded.decode("utf-8")  # an encoded lone surrogate is no UTF-8 either
+        except UnicodeDecodeError:
+            raise errors.ValidationFailed.field(["query"], "is not UTF-8") from None
 
     async def _checked_body(self, scope: Scope, receive: Receive) -> Receive:
         headers = {k.lower(): v for k, v in scope["headers"]}
