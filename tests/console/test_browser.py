@@ -483,7 +483,7 @@ async def test_a_member_claims_an_order_from_the_board_and_resolves_it(
     page = await console.open(token)
     await page.get_by_role("heading", name="点单大厅", exact=True).wait_for()
     await shot(page, "board")
-    await page.get_by_role("button", name=f"接单 {order['number']}", exact=True).click()
+    await page.get_by_role("button", name=f"党员接单 {order['number']}", exact=True).click()
     await page.get_by_text("暂时没有可接的订单。").wait_for()
     await page.get_by_role("link", name=order["number"], exact=True).click()
     await status_shown(page, "办理中")

@@ -24,10 +24,11 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-# The action names people and tests rely on (API.md, "Console").
+# The action names people and tests rely on: the action table's Chinese names (API.md,
+# "Console"), the others the console's own.
 ACTION_NAMES = {
     "dispatch": "派单",
-    "claim": "接单",
+    "claim": "党员接单",
     "accept": "签收",
     "return": "退单",
     "reject_return": "退单审核不通过",
@@ -42,7 +43,7 @@ ACTION_NAMES = {
     "discard": "作废",
     "supervise": "督办",
     "comment": "备注",
-    "refer": "转办",
+    "refer": "四平台互推",
     "open_dispute": "矛盾纠纷登记",
 }
 
