@@ -119,14 +119,12 @@ def create_app(
         summary="Tickets for a grassroots petition hotline (初心热线, 群众点单).",
         lifespan=lifespan,
     )
-    errors.install(app)
+    # Open311's clients read GeoReport's error format, not problem+json.
+    refusals = {"/open311/": refusal_for_path}
+    errors.install(app, refusals)
     # Inside the guard: a slow client's body is read before its request takes a slot.
     app.add_middleware(AdmissionMiddleware, limit=settings.db_pool_size)
-    app.add_middleware(
-        GuardMiddleware,
-        max_body_bytes=settings.max_body_bytes,
-        refusals={"/open311/": refusal_for_path},
-    )
+    app.add_middleware(GuardMiddleware, max_body_bytes=settings.max_body_bytes, refusals=refusals)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     if origins:  # CORS is off unless origins are listed
         app.add_middleware(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
 
 PROBLEM_JSON = "application/problem+json"
 MALFORMED_JSON = "malformed_json"  # request state: where a body stopped being JSON (guard)
@@ -183,8 +184,31 @@ _STATUS_ERRORS: dict[int, type[HotlineError]] = {
 }
 
 
-def install(app: FastAPI) -> None:
-    """Map every exception to problem+json in one place."""
+# Paths whose clients read another error format than problem+json (Open311): how such a
+# path answers an error raised before its routes' own handling (no such route, a method
+# not allowed, the input guard's refusals).
+Refusal = Callable[[str, HotlineError], Response]
+
+
+def _from_http(exc: StarletteHTTPException) -> HotlineError:
+    """Starlette's and FastAPI's own HTTP errors as ours."""
+    if exc.status_code == 400:
+        # FastAPI's only 400: a body it could not parse. Malformed JSON is 422 here.
+        detail = str(exc.detail)
+        return ValidationFailed(detail, [{"loc": ["body"], "msg": detail}])
+    cls = _STATUS_ERRORS.get(exc.status_code)
+    if cls is None:
+        error = HotlineError(str(exc.detail))
+        error.status = exc.status_code
+        return error
+    detail = exc.detail if isinstance(exc.detail, str) else cls.title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = "No such resource."
+    return cls(detail)
+
+
+def install(app: FastAPI, refusals: Mapping[str, Refusal] | None = None) -> None:
+    """Map every exception to problem+json in one place (``refusals``: where else)."""
 
     @app.exception_handler(HotlineError)
     async def _hotline(_: Request, exc: HotlineError) -> JSONResponse:
@@ -200,20 +224,11 @@ def install(app: FastAPI) -> None:
         return problem_response(ValidationFailed(_summary(errors), errors))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:
-            # FastAPI's only 400: a body it could not parse. Malformed JSON is 422 here.
-            detail = str(exc.detail)
-            return problem_response(ValidationFailed(detail, [{"loc": ["body"], "msg": detail}]))
-        cls = _STATUS_ERRORS.get(exc.status_code)
-        if cls is None:
-            error = HotlineError(str(exc.detail))
-            error.status = exc.status_code
-            return problem_response(error)
-        detail = exc.detail if isinstance(exc.detail, str) else cls.title
-        if exc.status_code == 404 and detail == "Not Found":
-            detail = "No such resource."
-        return problem_response(cls(detail))
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        error = _from_http(exc)
+        path = request.url.path
+        refuse = next((r for p, r in (refusals or {}).items() if path.startswith(p)), None)
+        return refuse(path, error) if refuse else problem_response(error)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hotline import errors
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
-Refusal = Callable[[str, errors.HotlineError], Response]
 
 
 # NUL (PostgreSQL's text cannot hold it) and lone surrogates (not Unicode: a parsed JSON
@@ -68,7 +66,7 @@ class GuardMiddleware:
         *,
         max_body_bytes: int,
         json_prefix: str = "/v1/",
-        refusals: Mapping[str, Refusal] | None = None,
+        refusals: Mapping[str, errors.Refusal] | None = None,
     ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
