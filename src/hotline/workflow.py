@@ -126,11 +126,16 @@ class Machine(Generic[C]):
             raise errors.Forbidden(f"A {actor.role.value} may not {action}.")
 
     def choose(self, subject: Any, action: str, actor: Actor) -> Transition[C]:
-        """The transition to run, or 403 (not this actor's) / 409 (not in this status)."""
+        """The transition to run, or 403 (the status allows the action, but not to this
+        actor: another role's, or not its own subject) / 409 (not in this status)."""
         t = self.lookup(subject.status, action)
-        if t is not None and t.role_may(actor.role) and not t.admits(actor, subject):
-            raise errors.Forbidden(f"This {self.name} is not yours to {action}.")
-        if t is None or not t.admits(actor, subject):
+        if t is not None and not t.admits(actor, subject):
+            if t.role_may(actor.role):
+                raise errors.Forbidden(f"This {self.name} is not yours to {action}.")
+            raise errors.Forbidden(
+                f"A {actor.role.value} may not {action} a {self.name} that is {subject.status}."
+            )
+        if t is None:
             raise errors.InvalidTransition(
                 f"'{action}' is not allowed while the {self.name} is {subject.status}.",
                 allowed_actions=self.allowed_actions(subject, actor),

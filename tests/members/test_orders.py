@@ -103,6 +103,13 @@ async def test_member_returns_order_to_the_board_and_organisation_dispatches(api
     assert r.status_code == 422
     t = await op.act(o, "dispatch", {"member_id": "m2"})
     assert t["status"] == "dispatched" and t["member_id"] == "m2"
+    # Its own order is off the board: claiming it is a state error, not a lost race.
+    r = await m2.post(f"/v1/tickets/{o['id']}/actions/claim", {})
+    assert r.status_code == 409 and r.json()["type"].endswith(":invalid-transition")
+    assert "accept" in r.json()["allowed_actions"]
+    # m1, which held it before, lost it to m2.
+    r = await m1.post(f"/v1/tickets/{o['id']}/actions/claim", {})
+    assert r.status_code == 409 and r.json()["type"].endswith(":already-claimed")
     t = await m2.act(o, "accept")
     assert t["status"] == "accepted"
     # m1 held it once and still reads it; it may not act on it any more.

@@ -196,6 +196,31 @@ async def test_roles_the_table_never_admits_get_403(api: Api, env: Env) -> None:
     assert await snapshot(api, ticket["id"]) == before
 
 
+@pytest.mark.parametrize("status", ["received", "dispatched", "accepted", "resolved"])
+async def test_another_roles_action_in_this_status_is_403(api: Api, env: Env, status: str) -> None:
+    """'one the principal may not take is 403': an action the status allows, but only to
+    other roles (an operator's resolve of an accepted ticket), is 403, not 409."""
+    w = await world(api)
+    ticket = await make(w, status, creator=w.app)
+    before = await snapshot(api, ticket["id"])
+    principals = {Role.department: w.water, Role.operator: w.op, Role.supervisor: w.supervisor}
+    tried = 0
+    for role, who in principals.items():
+        if (await who.get(f"/v1/tickets/{ticket['id']}")).status_code != 200:
+            continue  # out of scope: 404 comes first
+        for action in TICKETS.actions:
+            t = TICKETS.lookup(status, action)
+            if t is None or t.role_may(role):
+                continue
+            r = await who.post(
+                f"/v1/tickets/{ticket['id']}/actions/{action}", sample_body(action, env)
+            )
+            problem(r, 403, FORBIDDEN, f"{role} {action} from {status}")
+            tried += 1
+    assert tried > 0
+    assert await snapshot(api, ticket["id"]) == before
+
+
 async def test_viewer_allowed_actions_always_empty(api: Api) -> None:
     w = await world(api)
     ids = {status: (await make(w, status))["id"] for status in TICKETS.statuses}

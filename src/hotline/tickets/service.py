@@ -156,7 +156,10 @@ async def apply(
         action == "claim"
         and ticket.status != s.Status.posted
         and ticket.kind == s.Kind.service_order
+        and ticket.member_id != actor.member_id
     ):
+        # Another member holds it now (one this member held before); its own order is
+        # answered as any action not allowed in its status.
         raise errors.AlreadyClaimed("This order is no longer on the board.")
     transition = tx.TICKETS.choose(ticket, action, actor)
     await sla.refresh_calendar(session, runtime)
