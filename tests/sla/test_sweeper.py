@@ -175,6 +175,14 @@ async def test_warning_recorded_once_before_deadline(api: Api, env: Env) -> None
     env.clock.advance(timedelta(minutes=30))
     assert (await sweep(env)).warned == 0
     assert (await types(api, t)).count("ticket.sla_warning") == 1
+    # An extension moves the same entry: it warned once, and does not warn again.
+    await p["water"].act(t, "accept")
+    until = (env.clock.now() + timedelta(hours=10)).isoformat()
+    await p["water"].act(t, "request_extension", {"until": until, "reason": "施工"})
+    await p["op"].act(t, "approve_extension", {})
+    env.clock.advance(timedelta(hours=9))
+    assert (await sweep(env)).warned == 0
+    assert (await types(api, t)).count("ticket.sla_warning") == 1
 
 
 async def test_manual_supervision_adds_to_the_open_case(api: Api, env: Env) -> None:

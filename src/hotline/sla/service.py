@@ -151,13 +151,13 @@ class Timers:
 
     def move(self, kind: str, due: datetime, lead: str | None) -> Timer:
         """An approved extension: the running clock's deadline moves; after a
-        breach, the breached entry stays and a new running one is added."""
+        breach, the breached entry stays and a new running one is added. A moved entry
+        that warned already does not warn again: one ``ticket.sla_warning`` per timer."""
         timer = self.running(kind)
         if timer is None:
             return self._add(kind, due, lead)
         timer.due_at = due
         timer.warn_at = self._warn_at(due, lead)
-        timer.warned_at = None
         return timer
 
 
