@@ -174,6 +174,13 @@ def test_calendar_import_and_keys_and_purge(home: dict[str, str], tmp_path: Path
     )
     out = run(home, "calendar", "import", str(schedule)).stdout
     assert json.loads(out) == {"year": 2031, "holidays": 1, "workdays": 1}
+    # PUT /v1/calendar/{year}'s body as it is: the year is its dates'.
+    body = tmp_path / "put-body.json"
+    body.write_text(json.dumps({"holidays": ["2032-01-02"], "workdays": []}))
+    out = run(home, "calendar", "import", str(body)).stdout
+    assert json.loads(out) == {"year": 2032, "holidays": 1, "workdays": 0}
+    body.write_text(json.dumps({"holidays": [], "workdays": []}))
+    assert run(home, "calendar", "import", str(body), check=False).returncode != 0
     wrong = tmp_path / "bad.json"
     wrong.write_text(json.dumps({"year": 2031, "holidays": ["2030-12-31"]}))
     assert run(home, "calendar", "import", str(wrong), check=False).returncode != 0

@@ -294,22 +294,32 @@ def calendar() -> None:
 
 @calendar.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--year", type=int, default=None, help="The year (default: the file's 'year').")
+@click.option(
+    "--year",
+    type=int,
+    default=None,
+    help="The year (default: the file's 'year', else the year of its dates).",
+)
 def calendar_import(file: Path, year: int | None) -> None:
-    """Enter a year's schedule from FILE: {"year", "holidays": [date], "workdays": [date]}."""
+    """Enter a year's schedule from FILE: PUT /v1/calendar/{year}'s body,
+    {"holidays": [date], "workdays": [date]}, with an optional "year"."""
     from hotline.db import Database
     from hotline.sla import service as sla
     from hotline.sla.calendar import WorkingCalendar
 
     data = json.loads(file.read_text(encoding="utf-8"))
-    year = year or data.get("year")
-    if not isinstance(year, int):
-        raise click.UsageError("name the year with --year or a 'year' field in the file")
     try:
         holidays = [date.fromisoformat(d) for d in data.get("holidays", [])]
         workdays = [date.fromisoformat(d) for d in data.get("workdays", [])]
     except (TypeError, ValueError) as exc:
         raise click.UsageError(f"dates must be YYYY-MM-DD: {exc}") from None
+    years = {d.year for d in (*holidays, *workdays)}
+    year = year or data.get("year") or (years.pop() if len(years) == 1 else None)
+    if not isinstance(year, int):
+        raise click.UsageError(
+            "name the year with --year or a 'year' field in the file "
+            "(its dates name no single year)"
+        )
 
     async def run() -> None:
         settings = Settings()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import Api, Env
+from hotline.sla import service as sla
+from hotline.sla.calendar import WorkingCalendar
+
+from conftest import START, Api, Env
 
 UTC_Z = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$")
 
@@ -248,6 +251,25 @@ async def test_calendar_years_and_their_sources(api: Api, env: Env, calendar_203
     # A running timer keeps the deadline it was given.
     again = (await api.get(f"/v1/tickets/{before['id']}")).json()
     assert timer(again, "resolution")["due_at"] == "2031-03-04T16:00:00Z"
+
+
+async def test_a_year_entered_elsewhere_shows_at_once(
+    api: Api, env: Env, calendar_2031: None
+) -> None:
+    """``hotline calendar import`` or another replica writes the table; a GET reads it."""
+    env.runtime.calendar_seen = None  # other tests' years, entered at other instants
+    assert (await api.get("/v1/calendar/2031")).json()["source"] == "weekends_only"
+    async with env.runtime.db.transaction() as session:
+        await sla.configure_year(
+            session, WorkingCalendar("Asia/Shanghai"), 2031, [date(2031, 1, 2)], [], START
+        )
+    r = await api.get("/v1/calendar/2031")
+    assert r.json() == {
+        "year": 2031,
+        "source": "configured",
+        "holidays": ["2031-01-02"],
+        "workdays": [],
+    }
 
 
 # -- departments and routing rules ---------------------------------------------------------

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
 from hotline import errors, idempotency
-from hotline.deps import ActorDep, RuntimeDep, require, write
+from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.sla import service
@@ -44,8 +44,12 @@ def _year_json(runtime: Any, year: int) -> dict[str, Any]:
 
 
 @router.get("/{year}", response_model=YearOut)
-async def get_year(runtime: RuntimeDep, actor: ActorDep, year: int = Year) -> Response:
-    """The working-day data in force for a year, and where it comes from."""
+async def get_year(
+    session: ReadSession, runtime: RuntimeDep, actor: ActorDep, year: int = Year
+) -> Response:
+    """The working-day data in force for a year, and where it comes from (as stored now:
+    a year entered through another process or the CLI shows at once)."""
+    await service.refresh_calendar(session, runtime, force=True)
     return JSONOut(_year_json(runtime, year))
 
 

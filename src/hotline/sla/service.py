@@ -194,10 +194,11 @@ async def load_calendar(session: AsyncSession, calendar: WorkingCalendar) -> dat
     return newest
 
 
-async def refresh_calendar(session: AsyncSession, runtime: Runtime) -> None:
-    """Pick up years entered through another process, looking at most every 30 seconds."""
+async def refresh_calendar(session: AsyncSession, runtime: Runtime, *, force: bool = False) -> None:
+    """Pick up years entered through another process (or ``hotline calendar import``),
+    looking at most every 30 seconds unless ``force``."""
     now = time.monotonic()
-    if now - runtime.calendar_checked < CALENDAR_RECHECK_SECONDS:
+    if not force and now - runtime.calendar_checked < CALENDAR_RECHECK_SECONDS:
         return
     runtime.calendar_checked = now
     newest = await session.scalar(sa.select(sa.func.max(CalendarYear.updated_at)))
