@@ -11,11 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from hotline.app import create_app
+from hotline.auth import service as auth
 from hotline.limiter import RateLimiter
 from hotline.privacy import maintenance
 from hotline.privacy.vault import Vault, new_key_text, parse_key
 
-from conftest import DATA_KEY, Api, Env
+from conftest import ADMIN_TOKEN, DATA_KEY, Api, Env
 
 PHONE = "13812345678"
 
@@ -191,6 +192,28 @@ async def test_expired_and_revoked_tokens_are_refused_at_once(api: Api, env: Env
     assert (await api.as_(third["token"]).get("/v1/tickets")).status_code == 200
     assert (await api.delete(f"/v1/principals/{body['id']}")).status_code == 204
     assert (await api.as_(third["token"]).get("/v1/tickets")).status_code == 401
+
+
+async def test_a_start_gives_the_bootstrap_token_back_to_an_admin(api: Api, env: Env) -> None:
+    """HOTLINE_BOOTSTRAP_TOKEN: an admin holding it exists after start-up, created if
+    missing: deleted or revoked since, it comes back on the next start."""
+    second = api.as_(
+        (await api.post("/v1/principals", {"name": "二号", "role": "admin"})).json()["token"]
+    )
+    listed = (await second.get("/v1/principals", params={"limit": 500})).json()["items"]
+    (bootstrap,) = [p for p in listed if p["name"] == "bootstrap admin"]
+
+    async def start() -> bool:
+        async with env.runtime.db.transaction() as session:
+            return await auth.ensure_bootstrap_admin(session, ADMIN_TOKEN, env.clock.now())
+
+    assert await start() is False  # held: nothing to do
+    assert (await second.delete(f"/v1/principals/{bootstrap['id']}")).status_code == 204
+    env.runtime.tokens.clear()
+    assert (await api.get("/v1/tickets")).status_code == 401
+    assert await start() is True
+    assert (await api.get("/v1/tickets")).status_code == 200
+    assert await start() is False
 
 
 async def test_rate_limit_answers_429_with_retry_after(api: Api, env: Env) -> None:

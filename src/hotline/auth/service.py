@@ -153,12 +153,24 @@ async def issue_token(
 
 
 async def ensure_bootstrap_admin(session: AsyncSession, token: str, now: datetime) -> bool:
-    """Make sure an admin holds ``token``; returns True when one was created."""
-    existing = (
-        await session.execute(sa.select(Token.id).where(Token.token_hash == hash_token(token)))
+    """Make sure an admin holds ``token`` (API.md: it exists after start-up, created if
+    missing); returns True when one was created. A bootstrap admin deleted, or its token
+    revoked or expired, is missing: while the variable names the token, a start gives it
+    back (unset the variable to retire it)."""
+    found = (
+        await session.execute(
+            sa.select(Token, Principal)
+            .join(Principal, Principal.id == Token.principal_id)
+            .where(Token.token_hash == hash_token(token))
+        )
     ).first()
-    if existing is not None:
-        return False
+    if found is not None:
+        held, holder = found
+        usable = held.revoked_at is None and (held.expires_at is None or held.expires_at > now)
+        if usable and holder.deleted_at is None and holder.role == Role.admin:
+            return False
+        await session.delete(held)  # the hash is unique: the new admin's token takes it
+        await session.flush()
     principal = await create_principal(session, name="bootstrap admin", role=Role.admin, now=now)
     await issue_token(session, principal.id, now=now, token=token)
     return True
