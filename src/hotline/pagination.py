@@ -11,6 +11,8 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import sqlalchemy as sa
 from fastapi import Query
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from hotline import errors
 
@@ -54,11 +56,12 @@ def page(
     return rows, encode(*key(rows[-1]))
 
 
-def position(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (instant, id) a cursor of an (instant, id)-ordered list stands at."""
-    at_text, id_text = decode(cursor, 2)
+def position(cursor: str, key: Callable[[str], Any] = uuid.UUID) -> tuple[datetime, Any]:
+    """The (instant, key) a cursor of an (instant, key)-ordered list stands at; ``key``
+    reads the key back (an id by default, ``str`` for a code)."""
+    at_text, key_text = decode(cursor, 2)
     try:
-        return datetime.fromisoformat(str(at_text)), uuid.UUID(str(id_text))
+        return datetime.fromisoformat(str(at_text)), key(str(key_text))
     except (TypeError, ValueError):
         raise bad_cursor() from None
 
@@ -74,8 +77,32 @@ def after(
 
 
 def keyset(
-    cursor: str, at_column: Any, id_column: Any, *, descending: bool = True
+    cursor: str,
+    at_column: Any,
+    id_column: Any,
+    *,
+    descending: bool = True,
+    key: Callable[[str], Any] = uuid.UUID,
 ) -> sa.ColumnElement[bool]:
     """Rows after the cursor's (instant, id) in a list ordered by those two columns."""
-    at, last = position(cursor)
+    at, last = position(cursor, key)
     return after(at_column, id_column, at, last, descending=descending)
+
+
+async def newest_first(
+    session: AsyncSession,
+    stmt: sa.Select[T],
+    at_column: InstrumentedAttribute[datetime],
+    key_column: InstrumentedAttribute[Any],
+    limit: int,
+    cursor: str | None,
+) -> tuple[list[T], str | None]:
+    """A page of entities ordered newest first (API.md's default for every list): by
+    ``at_column`` then ``key_column`` (an id, a code or a number), both descending."""
+    if cursor is not None:
+        key: Callable[[str], Any] = key_column.type.python_type
+        stmt = stmt.where(keyset(cursor, at_column, key_column, key=key))
+    stmt = stmt.order_by(at_column.desc(), key_column.desc()).limit(limit + 1)
+    rows = list((await session.scalars(stmt)).all())
+    at, name = at_column.key, key_column.key
+    return page(rows, limit, lambda r: (getattr(r, at), str(getattr(r, name))))

@@ -150,11 +150,9 @@ async def list_principals(
     cursor: pagination.Cursor = None,
 ) -> Response:
     stmt = sa.select(Principal).where(Principal.deleted_at.is_(None))
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(Principal.id > _id(str(after)))
-    rows = list((await session.scalars(stmt.order_by(Principal.id).limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda p: (str(p.id),))
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, Principal.created_at, Principal.id, limit, cursor
+    )
     return JSONOut({"items": [_json(p) for p in rows], "next_cursor": next_cursor})
 
 

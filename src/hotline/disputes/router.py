@@ -42,13 +42,15 @@ class DisputeStats(BaseModel):
 
 
 @router.get("/v1/dispute-kinds", response_model=s.KindPage, dependencies=[require(*READERS)])
-async def list_kinds(session: ReadSession) -> Response:
-    kinds = (
-        await session.scalars(
-            sa.select(DisputeKind).order_by(DisputeKind.position, DisputeKind.code)
-        )
-    ).all()
-    return JSONOut({"items": [service.kind_json(k) for k in kinds], "next_cursor": None})
+async def list_kinds(
+    session: ReadSession,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> Response:
+    kinds, next_cursor = await pagination.newest_first(
+        session, sa.select(DisputeKind), DisputeKind.created_at, DisputeKind.position, limit, cursor
+    )
+    return JSONOut({"items": [service.kind_json(k) for k in kinds], "next_cursor": next_cursor})
 
 
 @router.post(
@@ -167,16 +169,9 @@ async def list_disputes(
             media_type=ledger.XLSX,
             headers={"Content-Disposition": 'attachment; filename="disputes.xlsx"'},
         )
-    if cursor is not None:
-        stmt = stmt.where(pagination.keyset(cursor, Dispute.opened_at, Dispute.id))
-    rows = list(
-        (
-            await session.scalars(
-                stmt.order_by(Dispute.opened_at.desc(), Dispute.id.desc()).limit(limit + 1)
-            )
-        ).all()
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, Dispute.opened_at, Dispute.id, limit, cursor
     )
-    rows, next_cursor = pagination.page(rows, limit, lambda d: (d.opened_at, str(d.id)))
     return JSONOut(
         {"items": await service.render(session, actor, rows), "next_cursor": next_cursor}
     )

@@ -70,11 +70,9 @@ async def list_grids(
     if within is not None:
         top = await service.get(session, within)
         stmt = stmt.where(Grid.path.startswith(top.path))
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(Grid.path > str(after))
-    rows = list((await session.scalars(stmt.order_by(Grid.path).limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda g: (g.path,))
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, Grid.created_at, Grid.code, limit, cursor
+    )
     return JSONOut({"items": [service.grid_json(g) for g in rows], "next_cursor": next_cursor})
 
 

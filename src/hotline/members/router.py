@@ -72,11 +72,9 @@ async def list_members(
         items = [service.member_json(m, p) for m, p in ranked[:limit]]
         next_cursor = pagination.encode(offset + limit) if more else None
         return JSONOut({"items": items, "next_cursor": next_cursor})
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(Member.id > str(after))
-    rows = list((await session.scalars(stmt.order_by(Member.id).limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda m: (m.id,))
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, Member.created_at, Member.id, limit, cursor
+    )
     return JSONOut({"items": [service.member_json(m) for m in rows], "next_cursor": next_cursor})
 
 

@@ -16,7 +16,7 @@ from hotline.deps import ActorDep, ReadSession, RuntimeDep, require
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.tickets.schemas import Instant
-from hotline.tickets.scope import get_visible, parse_id
+from hotline.tickets.scope import get_visible, query_id
 
 router = APIRouter(tags=["privacy"])
 
@@ -107,7 +107,7 @@ async def list_audit(
     if action is not None:
         stmt = stmt.where(e.action == action)
     if principal_id is not None:
-        stmt = stmt.where(e.principal_id == parse_id(principal_id))
+        stmt = stmt.where(e.principal_id == query_id(principal_id, "principal_id"))
     if subject_type is not None:
         stmt = stmt.where(e.subject_type == subject_type)
     if subject_id is not None:
@@ -116,10 +116,5 @@ async def list_audit(
         stmt = stmt.where(e.at >= at_from)
     if at_to is not None:
         stmt = stmt.where(e.at < at_to)
-    if cursor is not None:
-        stmt = stmt.where(pagination.keyset(cursor, e.at, e.id))
-    rows = list(
-        (await session.scalars(stmt.order_by(e.at.desc(), e.id.desc()).limit(limit + 1))).all()
-    )
-    rows, next_cursor = pagination.page(rows, limit, lambda r: (r.at, str(r.id)))
+    rows, next_cursor = await pagination.newest_first(session, stmt, e.at, e.id, limit, cursor)
     return JSONOut({"items": [audit.entry_json(r) for r in rows], "next_cursor": next_cursor})

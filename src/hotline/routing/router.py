@@ -73,12 +73,9 @@ async def list_departments(
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
 ) -> Response:
-    stmt = sa.select(Department)
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(Department.code > str(after))
-    rows = list((await session.scalars(stmt.order_by(Department.code).limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda d: (d.code,))
+    rows, next_cursor = await pagination.newest_first(
+        session, sa.select(Department), Department.created_at, Department.code, limit, cursor
+    )
     return JSONOut({"items": [_department(d) for d in rows], "next_cursor": next_cursor})
 
 
@@ -148,12 +145,9 @@ async def list_rules(
     limit: pagination.Limit = pagination.DEFAULT_LIMIT,
     cursor: pagination.Cursor = None,
 ) -> Response:
-    stmt = sa.select(RoutingRule)
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(RoutingRule.id > service.rule_id(str(after)))
-    rows = list((await session.scalars(stmt.order_by(RoutingRule.id).limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda r: (str(r.id),))
+    rows, next_cursor = await pagination.newest_first(
+        session, sa.select(RoutingRule), RoutingRule.created_at, RoutingRule.id, limit, cursor
+    )
     return JSONOut({"items": [service.rule_json(r) for r in rows], "next_cursor": next_cursor})
 
 

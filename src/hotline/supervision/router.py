@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any, Literal
 
@@ -24,7 +23,7 @@ from hotline.supervision.models import Supervision
 from hotline.tickets.change import record
 from hotline.tickets.models import Ticket
 from hotline.tickets.schemas import Body, Note
-from hotline.tickets.scope import parse_id
+from hotline.tickets.scope import parse_id, query_id
 from hotline.workflow import parse_body
 
 router = APIRouter(prefix="/v1/supervisions", tags=["supervision"])
@@ -96,22 +95,13 @@ async def list_supervisions(
             )
         )
     if ticket_id is not None:
-        stmt = stmt.where(Supervision.ticket_id == _query_id(ticket_id, "ticket_id"))
+        stmt = stmt.where(Supervision.ticket_id == query_id(ticket_id, "ticket_id"))
     if dispute_id is not None:
-        stmt = stmt.where(Supervision.dispute_id == _query_id(dispute_id, "dispute_id"))
-    if cursor is not None:
-        stmt = stmt.where(pagination.keyset(cursor, Supervision.opened_at, Supervision.id))
-    stmt = stmt.order_by(Supervision.opened_at.desc(), Supervision.id.desc()).limit(limit + 1)
-    rows = list((await session.scalars(stmt)).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda c: (c.opened_at, str(c.id)))
+        stmt = stmt.where(Supervision.dispute_id == query_id(dispute_id, "dispute_id"))
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, Supervision.opened_at, Supervision.id, limit, cursor
+    )
     return JSONOut({"items": await service.render(session, rows), "next_cursor": next_cursor})
-
-
-def _query_id(value: str, name: str) -> uuid.UUID:
-    key = parse_id(value)
-    if key is None:
-        raise errors.ValidationFailed.field(["query", name], "is not an id")
-    return key
 
 
 @router.get("/{supervision_id}", response_model=SupervisionOut, dependencies=[require(*READERS)])

@@ -32,6 +32,14 @@ def parse_id(value: str) -> uuid.UUID | None:
         return None
 
 
+def query_id(value: str, name: str) -> uuid.UUID:
+    """An id given as a query filter, or 422 on it (never a filter on a missing id)."""
+    key = parse_id(value)
+    if key is None:
+        raise errors.ValidationFailed.field(["query", name], "is not an id")
+    return key
+
+
 def visible(actor: Actor) -> sa.ColumnElement[bool]:
     """What the actor may read, as a WHERE clause: scope lives in the query layer."""
     if actor.role in (Role.admin, Role.operator, Role.supervisor, Role.viewer):

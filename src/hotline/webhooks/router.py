@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -18,7 +17,7 @@ from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.routing.service import require_department
 from hotline.tickets.schemas import Body, Code
-from hotline.tickets.scope import parse_id
+from hotline.tickets.scope import query_id
 from hotline.webhooks import service
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import EVENT_TYPES
@@ -76,13 +75,6 @@ class DeliveryPage(BaseModel):
     next_cursor: str | None
 
 
-def _cursor_id(value: object) -> uuid.UUID:
-    key = parse_id(str(value))
-    if key is None:
-        raise pagination.bad_cursor()
-    return key
-
-
 @router.post(
     "/v1/webhook-subscriptions",
     status_code=201,
@@ -125,13 +117,9 @@ async def list_subscriptions(
     cursor: pagination.Cursor = None,
 ) -> Response:
     stmt = sa.select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
-    if cursor is not None:
-        (after,) = pagination.decode(cursor, 1)
-        stmt = stmt.where(WebhookSubscription.id > _cursor_id(after))
-    rows = list(
-        (await session.scalars(stmt.order_by(WebhookSubscription.id).limit(limit + 1))).all()
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, WebhookSubscription.created_at, WebhookSubscription.id, limit, cursor
     )
-    rows, next_cursor = pagination.page(rows, limit, lambda s: (str(s.id),))
     return JSONOut(
         {"items": [service.subscription_json(s) for s in rows], "next_cursor": next_cursor}
     )
@@ -207,12 +195,11 @@ async def list_deliveries(
     if status is not None:
         stmt = stmt.where(WebhookDelivery.status == status)
     if subscription_id is not None:
-        stmt = stmt.where(WebhookDelivery.subscription_id == parse_id(subscription_id))
-    if cursor is not None:
-        stmt = stmt.where(pagination.keyset(cursor, WebhookDelivery.created_at, WebhookDelivery.id))
-    stmt = stmt.order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc())
-    rows = list((await session.scalars(stmt.limit(limit + 1))).all())
-    rows, next_cursor = pagination.page(rows, limit, lambda d: (d.created_at, str(d.id)))
+        key = query_id(subscription_id, "subscription_id")
+        stmt = stmt.where(WebhookDelivery.subscription_id == key)
+    rows, next_cursor = await pagination.newest_first(
+        session, stmt, WebhookDelivery.created_at, WebhookDelivery.id, limit, cursor
+    )
     return JSONOut({"items": [service.delivery_json(d) for d in rows], "next_cursor": next_cursor})
 
 

@@ -1324,7 +1324,11 @@ function disputeKindInput(name) {
       const chosen = select.value;
       select.replaceChildren(
         el("option", { value: "" }, t("form.choose")),
-        data.items.map((k) => el("option", { value: k.code }, k.name || label("dispute_kind", k.code))),
+        // The API lists the newest first: offer them in the order they were entered.
+        data.items
+          .slice()
+          .reverse()
+          .map((k) => el("option", { value: k.code }, k.name || label("dispute_kind", k.code))),
       );
       select.value = chosen;
     })
