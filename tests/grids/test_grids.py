@@ -61,6 +61,19 @@ async def test_levels_nest_and_cycles_are_refused(api: Api) -> None:
     assert (await op.get("/v1/grids/G1")).status_code == 200
 
 
+async def test_patch_changes_a_level_only_where_it_still_nests(api: Api) -> None:
+    await tree(api)
+    r = await api.patch("/v1/grids/V2", {"level": "township"})  # its G2 nests in a village
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "level"], r.text
+    r = await api.patch("/v1/grids/G2", {"level": "village"})  # V2 is a village, not a township
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", "parent_code"]
+    await grid(api, "C9", "county")
+    r = await api.patch("/v1/grids/C9", {"level": "township", "parent_code": "C"})
+    assert r.status_code == 200, r.text
+    assert r.json()["level"] == "township" and r.json()["path"] == ["C", "C9"]
+    assert (await api.get("/v1/grids/V2")).json()["level"] == "village"
+
+
 async def test_unknown_grid_is_refused_once_grids_exist(api: Api) -> None:
     op = api.as_(await api.principal("operator"))
     await op.ticket(location={"grid": "anything"})  # no grids registered yet: free text

@@ -27,6 +27,7 @@ class GridCreate(Body):
 
 class GridPatch(Body):
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    level: Level | None = None
     parent_code: Code | None = None
     leader_member_id: Code | None = None
 
@@ -129,8 +130,23 @@ async def patch(session: AsyncSession, code: str, body: GridPatch, now: datetime
     if "leader_member_id" in body.model_fields_set:
         await _leader(session, body.leader_member_id)
         grid.leader_member_id = body.leader_member_id
-    if "parent_code" in body.model_fields_set and body.parent_code != grid.parent_code:
-        parent = await _parent(session, Level(grid.level), body.parent_code)
+    level = Level(grid.level) if body.level is None else body.level
+    parent_code = body.parent_code if "parent_code" in body.model_fields_set else grid.parent_code
+    if level.value != grid.level:
+        # It still nests in its parent (checked below) and its children in it.
+        below = ORDER[ORDER.index(level) + 1].value if level is not ORDER[-1] else None
+        child = await session.scalar(
+            sa.select(Grid.code).where(Grid.parent_code == grid.code, Grid.level != below)
+        )
+        if child is not None:
+            raise errors.ValidationFailed.field(
+                ["body", "level"], f"its grid {child!r} would no longer nest in a {level.value}"
+            )
+        if parent_code == grid.parent_code:
+            await _parent(session, level, parent_code)
+        grid.level = level.value
+    if parent_code != grid.parent_code:
+        parent = await _parent(session, level, parent_code)
         if parent is not None and parent.path.startswith(grid.path):
             raise errors.ValidationFailed.field(
                 ["body", "parent_code"], "a grid cannot move below itself"
@@ -144,7 +160,7 @@ async def patch(session: AsyncSession, code: str, body: GridPatch, now: datetime
             .execution_options(synchronize_session=False)
         )
         await session.refresh(grid)
-        grid.parent_code = body.parent_code
+        grid.parent_code = parent_code
     grid.updated_at = now
     await session.flush()
     invalidate(session)
