@@ -118,23 +118,33 @@ class Machine(Generic[C]):
             if t.admits(actor, subject) and (t.guard is None or t.guard(subject, actor) is None)
         ]
 
-    def check_role(self, action: str, actor: Actor) -> None:
-        """403 when the actor's role may take this action in no status at all."""
+    def check_role(self, subject: Any, action: str, actor: Actor) -> None:
+        """403 (before the body's 422, the If-Match's 412 and the state's 409) when the
+        actor's role may take this action in no status at all, or when the subject's status
+        has the action but not for this actor (``choose`` answers the same)."""
         if actor.role is Role.viewer or not any(
             t.role_may(actor.role) for t in self.for_action(action)
         ):
             raise errors.Forbidden(f"A {actor.role.value} may not {action}.")
+        t = self.lookup(subject.status, action)
+        if t is not None and not t.admits(actor, subject):
+            raise self._not_yours(t, subject, action, actor)
+
+    def _not_yours(
+        self, t: Transition[C], subject: Any, action: str, actor: Actor
+    ) -> errors.Forbidden:
+        if t.role_may(actor.role):
+            return errors.Forbidden(f"This {self.name} is not yours to {action}.")
+        return errors.Forbidden(
+            f"A {actor.role.value} may not {action} a {self.name} that is {subject.status}."
+        )
 
     def choose(self, subject: Any, action: str, actor: Actor) -> Transition[C]:
         """The transition to run, or 403 (the status allows the action, but not to this
         actor: another role's, or not its own subject) / 409 (not in this status)."""
         t = self.lookup(subject.status, action)
         if t is not None and not t.admits(actor, subject):
-            if t.role_may(actor.role):
-                raise errors.Forbidden(f"This {self.name} is not yours to {action}.")
-            raise errors.Forbidden(
-                f"A {actor.role.value} may not {action} a {self.name} that is {subject.status}."
-            )
+            raise self._not_yours(t, subject, action, actor)
         if t is None:
             raise errors.InvalidTransition(
                 f"'{action}' is not allowed while the {self.name} is {subject.status}.",

@@ -212,6 +212,13 @@ async def test_referral_links_parent_and_child(api: Api) -> None:
     assert (await enforce.get(f"/v1/tickets/{parent['id']}")).status_code == 404
     r = await market.post(f"/v1/tickets/{child_id}/actions/accept", {})
     assert r.status_code == 403
+    # Not its ticket to act on: 403 before the body's 422 and the If-Match's 412.
+    r = await market.post(f"/v1/tickets/{child_id}/actions/return", {})
+    assert r.status_code == 403, r.text
+    r = await market.post(
+        f"/v1/tickets/{child_id}/actions/accept", {}, headers={"If-Match": '"999"'}
+    )
+    assert r.status_code == 403, r.text
     await enforce.act(child_id, "accept")
     await enforce.act(child_id, "resolve", {"result": "已取缔"})
     events = (await op.get(f"/v1/tickets/{parent['id']}/events")).json()["items"]

@@ -238,7 +238,7 @@ async def apply(
 ) -> Dispute:
     """One step, in the order clients rely on: 404, 403, 422, 412, 409."""
     dispute = await get_visible(session, actor, dispute_id, for_update=True)
-    DISPUTES.check_role(action, actor)
+    DISPUTES.check_role(dispute, action, actor)
     body = parse_body(raw_body, DISPUTES.body_of(action))
     expected = parse_if_match(if_match)
     if expected is not None and expected != dispute.version:

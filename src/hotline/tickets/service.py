@@ -145,7 +145,7 @@ async def apply(
         if action == "claim" and await _claimed_meanwhile(session, actor, ticket_id):
             raise errors.AlreadyClaimed("Another member claimed this order first.")
         raise errors.NotFound("No such ticket.")
-    tx.TICKETS.check_role(action, actor)
+    tx.TICKETS.check_role(ticket, action, actor)
     body = parse_body(raw_body, tx.TICKETS.body_of(action))
     expected = parse_if_match(if_match)
     if expected is not None and expected != ticket.version:
