@@ -27,6 +27,7 @@ class Subject(Protocol):
 
 
 S = TypeVar("S", bound=Subject)
+M = TypeVar("M", bound=BaseModel)
 C = TypeVar("C")
 
 # Who may take a transition, beyond holding the role: e.g. "the ticket's own
@@ -168,7 +169,7 @@ class Machine(Generic[C]):
                     yield status, action
 
 
-def parse_body(raw: bytes, model: type[BaseModel]) -> BaseModel:
+def parse_body(raw: bytes, model: type[M]) -> M:
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:

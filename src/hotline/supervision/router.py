@@ -152,7 +152,6 @@ def _case_action(action: str) -> None:
             if actor.role not in WORKERS:
                 raise errors.Forbidden(f"A {actor.role.value} may not do this.")
             body = parse_body(await request.body(), CaseNoteBody)
-            assert isinstance(body, CaseNoteBody)
             if case.status != service.OPEN:
                 raise errors.InvalidTransition(f"The case is {case.status}.", allowed_actions=[])
             now = runtime.clock.now()
