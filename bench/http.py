@@ -633,19 +633,21 @@ def report(bench: Bench, rss_creates: int, seeded: int) -> bool:
     say("\n== results ==")
     say(
         "| operation | req/s | p50 ms | p99 ms | errors | peak RSS | server CPU | vs bare | "
-        "bare req/s | bare p50 | bare p99 | bare CPU |"
+        "bare req/s | bare p50 | bare p99 | bare CPU | vs the stack's floor (Core) |"
     )
-    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    say("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     floor = tuple((f"stack {w} {op}", f"bare {op}") for w in STACK_WAYS for op in ("POST", "GET"))
     for ours, theirs in PAIRS + floor:
         a, b = r.get(ours), r.get(theirs)
         if a is None or b is None:
             continue
         ratio = a.rps / b.rps if b.rps else 0.0
+        core = r.get(theirs.replace("bare", "stack core"))
+        versus = f"{a.rps / core.rps:.2f}x" if core and core.rps and core is not a else ""
         say(
             f"| {ours} | {a.rps:.0f} | {a.p50_ms:.1f} | {a.p99_ms:.1f} | {a.errors} | "
             f"{common.mib(a.peak_rss)} | {a.cpu_share:.0%} | {ratio:.2f}x {theirs} | "
-            f"{b.rps:.0f} | {b.p50_ms:.1f} | {b.p99_ms:.1f} | {b.cpu_share:.0%} |"
+            f"{b.rps:.0f} | {b.p50_ms:.1f} | {b.p99_ms:.1f} | {b.cpu_share:.0%} | {versus} |"
         )
     bare_rss = max((x.peak_rss or 0) for k, x in r.items() if k.startswith("bare"))
     say(f"bare app peak RSS: {common.mib(bare_rss)}; seeded tickets: {seeded:,}")
@@ -1049,11 +1051,25 @@ class Sweep(NamedTuple):
     read: int
     hit: int
     backend_writes: int
+    # Milliseconds the reads and writes took (track_io_timing, on for the sweep's sessions).
+    read_ms: float
+    write_ms: float
+    # Autovacuum workers at work when the sweep started (after a seed of 900,000 rows, the
+    # tables' vacuum and analyze share the 2 cores with the sweep).
+    autovacuum: int
+    # The cluster's WAL flushes to disk during both sweeps and the milliseconds they took
+    # (track_wal_io_timing), and the checkpoints that began meanwhile (a seed of 900,000
+    # rows writes about a gigabyte of WAL: max_wal_size asks for one).
+    wal_syncs: int
+    wal_sync_ms: float
+    checkpoints: int
 
 
 _BUFFERS = """
-SELECT d.blks_read, d.blks_hit, w.buffers_backend
-FROM pg_stat_database d, pg_stat_bgwriter w WHERE d.datname = current_database()
+SELECT d.blks_read, d.blks_hit, w.buffers_backend, d.blk_read_time, d.blk_write_time,
+       l.wal_sync, l.wal_sync_time, w.checkpoints_timed + w.checkpoints_req
+FROM pg_stat_database d, pg_stat_bgwriter w, pg_stat_wal l
+WHERE d.datname = current_database()
 """
 
 
@@ -1078,6 +1094,9 @@ async def sweep_seconds(bench: Bench, due: int) -> Sweep:
             """,
             due,
         )
+        # Sessions opened from now on time their block reads and writes.
+        for setting in ("track_io_timing", "track_wal_io_timing"):
+            await conn.execute(f'ALTER DATABASE "{bench.database}" SET {setting} = on')
     finally:
         await conn.close()
     settings = Settings(
@@ -1091,6 +1110,7 @@ async def sweep_seconds(bench: Bench, due: int) -> Sweep:
     # read them before the sweeps and after their connections are closed.
     await asyncio.sleep(11)
     before = await _buffers(bench.dsn)
+    autovacuum = await _autovacuum(bench.dsn)
     try:
         started = time.perf_counter()
         report = await sweeper.sweep(runtime)
@@ -1104,18 +1124,45 @@ async def sweep_seconds(bench: Bench, due: int) -> Sweep:
         await runtime.db.dispose()
     await asyncio.sleep(0.5)  # the closed backends' last report
     after = await _buffers(bench.dsn)
-    read, hit, written = (a - b for a, b in zip(after, before, strict=True))
-    return Sweep(busy, empty, report.breached, read, hit, written)
+    read, hit, written, read_ms, write_ms, syncs, sync_ms, checkpoints = (
+        a - b for a, b in zip(after, before, strict=True)
+    )
+    return Sweep(
+        busy,
+        empty,
+        report.breached,
+        int(read),
+        int(hit),
+        int(written),
+        read_ms,
+        write_ms,
+        autovacuum,
+        int(syncs),
+        sync_ms,
+        int(checkpoints),
+    )
 
 
-async def _buffers(dsn: str) -> tuple[int, int, int]:
+async def _autovacuum(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        sql = "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'"
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+async def _buffers(dsn: str) -> tuple[float, ...]:
     conn = await asyncpg.connect(dsn)
     try:
         row = await conn.fetchrow(_BUFFERS)
     finally:
         await conn.close()
     assert row is not None
-    return row[0], row[1], row[2]
+    return tuple(float(v) for v in row)
+
+
+SETTLE_SECONDS = 60
 
 
 def growth(bench: Bench, sizes: Sequence[int], seconds: float, due: int) -> None:
@@ -1127,23 +1174,40 @@ def growth(bench: Bench, sizes: Sequence[int], seconds: float, due: int) -> None
         script = lua_script(method="GET", path=LIST_PATH, headers=bench.auth(bench.operator))
         listing = bench.measure(bench.hotline, f"list @{size}", script, seconds)
         sweep = asyncio.run(sweep_seconds(bench, due))
+        # Again once the machine has been idle a minute: what is left of the seed's and
+        # the load's after-effects (the kernel writing the seed's pages back, ...).
+        time.sleep(SETTLE_SECONDS)
+        settled = asyncio.run(sweep_seconds(bench, due))
+        say(
+            f"  sweep @{size} after {SETTLE_SECONDS} s idle: {settled.breached} breached in "
+            f"{settled.busy * 1000:.0f} ms, blocks read {settled.read:,}, hit {settled.hit:,}"
+        )
         say(
             f"  sweep @{size}: {sweep.breached} breached in {sweep.busy * 1000:.0f} ms, "
             f"empty {sweep.empty * 1000:.1f} ms; blocks read {sweep.read:,}, "
-            f"hit {sweep.hit:,}, written by the sweep's backends {sweep.backend_writes:,}"
+            f"hit {sweep.hit:,}, written by the sweep's backends {sweep.backend_writes:,}; "
+            f"reading took {sweep.read_ms:.1f} ms, writing {sweep.write_ms:.1f} ms; "
+            f"autovacuum workers at the start: {sweep.autovacuum}; WAL flushed "
+            f"{sweep.wal_syncs} times in {sweep.wal_sync_ms:.1f} ms; checkpoints begun "
+            f"{sweep.checkpoints}"
         )
-        rows.append((size, create, listing, sweep))
+        rows.append((size, create, listing, sweep, settled))
     say(
         "\n| seeded tickets | create req/s | create p50 / p99 ms | list p50 / p99 ms | "
-        f"sweep of {due} due (ms) | empty sweep (ms) | blocks read / hit | backend writes |"
+        f"sweep of {due} due (ms) | empty sweep (ms) | blocks read / hit | backend writes | "
+        "read / write ms | autovacuum workers | WAL flushes (ms) | checkpoints | "
+        f"sweep of {due} after {SETTLE_SECONDS} s idle (ms) |"
     )
-    say("|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for size, create, listing, sweep in rows:
+    say("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size, create, listing, sweep, settled in rows:
         say(
             f"| {size:,} | {create.rps:.0f} | {create.p50_ms:.1f} / {create.p99_ms:.1f} | "
             f"{listing.p50_ms:.1f} / {listing.p99_ms:.1f} | "
             f"{sweep.busy * 1000:.0f} ({sweep.breached}) | {sweep.empty * 1000:.1f} | "
-            f"{sweep.read:,} / {sweep.hit:,} | {sweep.backend_writes:,} |"
+            f"{sweep.read:,} / {sweep.hit:,} | {sweep.backend_writes:,} | "
+            f"{sweep.read_ms:.1f} / {sweep.write_ms:.1f} | {sweep.autovacuum} | "
+            f"{sweep.wal_syncs} ({sweep.wal_sync_ms:.1f}) | {sweep.checkpoints} | "
+            f"{settled.busy * 1000:.0f} ({settled.breached}) |"
         )
 
 
