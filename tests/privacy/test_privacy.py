@@ -124,7 +124,7 @@ async def test_purge_anonymises_closed_callers_only(api: Api, env: Env) -> None:
     old = await p["op"].ticket(caller={"name": "王五", "phone": PHONE})
     await p["water"].act(old, "accept")
     await p["water"].act(old, "resolve", {"result": "ok"})
-    await p["op"].act(old, "review", {"satisfaction": "satisfied", "resolved": True})
+    closed = await p["op"].act(old, "review", {"satisfaction": "satisfied", "resolved": True})
     still_open = await p["op"].ticket(caller={"name": "赵六", "phone": "13900002222"})
     env.clock.advance(timedelta(days=400))
     scope = maintenance.PurgeScope(closed_before=env.clock.now() - timedelta(days=30))
@@ -134,8 +134,14 @@ async def test_purge_anonymises_closed_callers_only(api: Api, env: Env) -> None:
     gone = (await p["op"].get(f"/v1/tickets/{old['id']}")).json()
     assert gone["caller"]["name"] is None and gone["caller"]["phone"] is None
     assert gone["status"] == "closed" and gone["satisfaction"] == "satisfied"
+    # The ticket as returned changed: its version and updated_at say so.
+    assert gone["version"] == closed["version"] + 1
+    purged_at = env.clock.now().isoformat().replace("+00:00", "Z")
+    assert gone["updated_at"] == purged_at
+    since = (await p["op"].get("/v1/tickets", params={"updated_since": purged_at})).json()
+    assert [t["id"] for t in since["items"]] == [old["id"]]
     kept = (await p["op"].get(f"/v1/tickets/{still_open['id']}")).json()
-    assert kept["caller"]["name"] == "赵六"
+    assert kept["caller"]["name"] == "赵六" and kept["version"] == still_open["version"]
 
 
 async def test_key_rotation_reencrypts_and_search_still_works(api: Api, env: Env) -> None:

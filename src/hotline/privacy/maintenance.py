@@ -125,6 +125,9 @@ async def purge_callers(
                         caller_phone_bidx=None,
                         caller_phone_mask=None,
                         caller_purged_at=now,
+                        # The caller as returned changed: a system paging by update sees it.
+                        version=Ticket.version + 1,
+                        updated_at=now,
                     )
                 )
         if not ids:
