@@ -207,6 +207,13 @@ def _appends_before_commit(session: Session) -> None:
     _write_appends(session)  # queued while the session had nothing else to flush
 
 
+async def flush_all(session: AsyncSession) -> None:
+    """Write everything pending, the queued rows included, before a Core read (``rows``)
+    that must see them: a flush with no entity to write writes no queued row."""
+    await session.flush()
+    await session.run_sync(_write_appends)
+
+
 @event.listens_for(Session, "after_soft_rollback")
 def _appends_dropped(session: Session, _previous: Any) -> None:
     session.info.pop(APPENDS, None)

@@ -142,6 +142,26 @@ async def test_the_schedule_first_value_delays_the_first_attempt(
     assert d["status"] == "failed" and d["attempts"] == 2
 
 
+async def test_the_ticket_in_a_payload_is_what_its_department_reads(api: Api, env: Env) -> None:
+    """API.md: data is {ticket} as its department would read it, without allowed_actions:
+    its children, merged tickets and disputes included."""
+    p = await setup(api)
+    await subscribe(api, "https://hooks.example.org/x", ["*"], department_code="water")
+    a, b = await p["op"].ticket(), await p["op"].ticket()
+    await p["op"].act(a, "merge", {"into": b["id"]})
+    await p["water"].act(b, "accept")
+    await p["water"].act(b, "refer", {"department_code": "roads", "note": "占道"})
+    seen = (await p["water"].get(f"/v1/tickets/{b['id']}")).json()
+    assert seen["merged_ids"] == [a["id"]] and len(seen["children"]) == 1
+    deliveries = (await api.get("/v1/webhook-deliveries", params={"limit": 500})).json()
+    (referred,) = [d for d in deliveries["items"] if d["type"] == "ticket.referred"]
+    sent = referred["payload"]["data"]["ticket"]
+    assert "allowed_actions" not in sent
+    assert sent == {k: v for k, v in seen.items() if k != "allowed_actions"}
+    (accepted,) = [d for d in deliveries["items"] if d["type"] == "ticket.accepted"]
+    assert accepted["payload"]["data"]["ticket"]["merged_ids"] == [a["id"]]
+
+
 async def test_dead_connection_then_dead_letter_and_manual_retry(
     api: Api, env: Env, receiver: Receiver
 ) -> None:

@@ -13,12 +13,13 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
-from hotline.db import append
+from hotline.db import append, flush_all
 from hotline.runtime import Runtime
 from hotline.sla.models import Timer
 from hotline.sla.service import Sla, Timers, timers_of
 from hotline.supervision import service as supervision
 from hotline.supervision.models import Supervision
+from hotline.tickets import reads
 from hotline.tickets.models import Ticket, TicketEvent
 from hotline.tickets.views import ticket_json
 from hotline.webhooks import outbox
@@ -96,12 +97,24 @@ async def announce(
     departments_before: frozenset[str | None],
     case: Supervision | None = None,
     subscriptions: Sequence[WebhookSubscription] | None = None,
-) -> None:
+    *,
+    new: bool = False,
+) -> reads.Shown | None:
     """Outbox rows for the change's events: ``{ticket}`` (as its department would read
-    it), or ``{supervision, ticket}`` for supervision events."""
+    it: with its timers, children, merged tickets and disputes, read back unless the ticket
+    is ``new`` and has none), or ``{supervision, ticket}`` for supervision events. Returns
+    what it read beside the ticket, if it had to (no subscription wanted the events: None),
+    for the change's own answer."""
+    read: list[reads.Shown] = []
 
     async def payload(type_: str) -> dict[str, Any]:
-        data: dict[str, Any] = {"ticket": ticket_json(ticket, timers, actor=None)}
+        if new:
+            shown = ticket_json(ticket, timers, actor=None)
+        else:
+            await flush_all(session)  # a child or a merge this change made
+            read.append(await reads.shown_of(session, ticket.id))
+            shown = reads.answer(ticket, read[-1], actor=None)
+        data: dict[str, Any] = {"ticket": shown}
         if case is not None and type_.startswith("supervision."):
             data = {"supervision": (await supervision.render(session, [case]))[0], **data}
         return data
@@ -109,6 +122,7 @@ async def announce(
     await outbox.enqueue(
         session, timeline.announcements(departments_before), payload, subscriptions
     )
+    return read[-1] if read else None
 
 
 async def record(

@@ -172,7 +172,7 @@ async def open_ticket(
             ticket.status,
             {"department_code": target, "auto": department_code is None},
         )
-    await announce(session, timeline, ticket, timers.rows, frozenset())
+    await announce(session, timeline, ticket, timers.rows, frozenset(), new=True)
     append(session, Ticket, values_of(ticket))
     for timer in timers.rows:
         append(session, Timer, values_of(timer))

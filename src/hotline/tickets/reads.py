@@ -16,10 +16,13 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline.auth.service import Actor
 from hotline.db import inline, json_list, json_rows, rows
 from hotline.disputes.models import Dispute
+from hotline.privacy.vault import Vault
 from hotline.sla.models import ShownTimer, Timer
-from hotline.tickets.models import Ticket
+from hotline.tickets.models import Ticket, TicketView
+from hotline.tickets.views import ticket_json
 
 _TIMERS = Timer.__table__
 _CHILDREN = Ticket.__table__.alias("child")
@@ -71,6 +74,28 @@ _SHOWN_OF = sa.select(_shown_beside(sa.bindparam("ticket_id", type_=sa.Uuid())))
 
 async def shown_of(session: AsyncSession, ticket_id: uuid.UUID) -> Shown:
     return shown((await rows(session, _SHOWN_OF, {"ticket_id": ticket_id}))[0])
+
+
+def answer(
+    ticket: TicketView,
+    shown: Shown,
+    *,
+    actor: Actor | None,
+    allowed: list[str] | None = None,
+    vault: Vault | None = None,
+) -> dict[str, Any]:
+    """The ticket as answered, with what was read beside it (``actor`` None: as its
+    department reads it, for a webhook)."""
+    return ticket_json(
+        ticket,
+        shown.timers,
+        children=shown.children,
+        merged_ids=shown.merged_ids,
+        dispute_ids=shown.dispute_ids,
+        actor=actor,
+        allowed=allowed,
+        vault=vault,
+    )
 
 
 def shown(row: sa.Row[Any]) -> Shown:

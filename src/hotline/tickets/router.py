@@ -135,8 +135,8 @@ async def _run_action(
     raw: bytes,
     if_match: str | None,
 ) -> tuple[dict[str, Any], int]:
-    ticket = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-    answer = await service.render_changed(session, actor, ticket, runtime.vault)
+    ticket, shown = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
+    answer = await service.render_changed(session, actor, ticket, runtime.vault, shown)
     return answer, ticket.version
 
 

@@ -66,26 +66,25 @@ def render_new(
 
 
 async def render_changed(
-    session: AsyncSession, actor: Actor, ticket: Ticket, vault: Vault | None
+    session: AsyncSession,
+    actor: Actor,
+    ticket: Ticket,
+    vault: Vault | None,
+    shown: reads.Shown | None = None,
 ) -> dict[str, Any]:
     """A ticket an action just changed (and flushed), with what its answer shows beside it
-    read again: the action may have moved its clocks, made a child or merged a ticket."""
-    return _answer(actor, ticket, await reads.shown_of(session, ticket.id), vault)
+    read again (the action may have moved its clocks, made a child or merged a ticket),
+    unless the change's webhooks read it already (``shown``)."""
+    if shown is None:
+        shown = await reads.shown_of(session, ticket.id)
+    return _answer(actor, ticket, shown, vault)
 
 
 def _answer(
     actor: Actor, ticket: TicketView, shown: reads.Shown, vault: Vault | None
 ) -> dict[str, Any]:
-    return ticket_json(
-        ticket,
-        shown.timers,
-        children=shown.children,
-        merged_ids=shown.merged_ids,
-        dispute_ids=shown.dispute_ids,
-        actor=actor,
-        allowed=tx.TICKETS.allowed_actions(ticket, actor),
-        vault=vault,
-    )
+    allowed = tx.TICKETS.allowed_actions(ticket, actor)
+    return reads.answer(ticket, shown, actor=actor, allowed=allowed, vault=vault)
 
 
 # -- intake ------------------------------------------------------------------------
@@ -137,9 +136,10 @@ async def apply(
     action: str,
     raw_body: bytes,
     if_match: str | None = None,
-) -> Ticket:
+) -> tuple[Ticket, reads.Shown | None]:
     """One action, in the order clients rely on: 404, 403, 422, 412, 409; the ticket as the
-    change left it, flushed."""
+    change left it, flushed, and what its webhooks read beside it (None: no subscription
+    wanted the events)."""
     ticket = await find_visible(session, actor, ticket_id, for_update=True)
     if ticket is None:
         if action == "claim" and await _claimed_meanwhile(session, actor, ticket_id):
@@ -194,11 +194,11 @@ async def apply(
         timeline.add(type_, before, after, data)
     for then in change.after:
         await then()
-    await announce(
+    shown = await announce(
         session, timeline, ticket, timers.rows, change.departments_before, change.supervision
     )
     await session.flush()
-    return ticket
+    return ticket, shown
 
 
 async def _claimed_meanwhile(session: AsyncSession, actor: Actor, ticket_id: str) -> bool:
