@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import timedelta
 from typing import Any
@@ -152,14 +153,32 @@ async def test_key_rotation_reencrypts_and_search_still_works(api: Api, env: Env
         "/v1/members",
         {"id": "m", "name": "m", "phone": "13700001111", "branch": "b", "kind": "mobile"},
     )
-    new = Vault(parse_key(new_key_text()), [parse_key(DATA_KEY)])
-    assert await maintenance.count_to_rotate(env.runtime.db, new) == 4
-    assert await maintenance.rotate_keys(env.runtime.db, new) == 4
+    # Sealed elsewhere too: a dispute party's phone, an idempotent answer kept for replays.
+    await api.post("/v1/grids", {"code": "C", "name": "县", "level": "county"})
+    party = {"name": "甲", "role": "applicant", "phone": "13600001111"}
+    body = {"kind": "other", "parties": [party], "summary": "纠纷", "grid": "C"}
+    keyed = {"Idempotency-Key": "rotate-1"}
+    first = await api.post("/v1/disputes", body, headers=keyed)
+    assert first.status_code == 201, first.text
+    async with env.runtime.db.transaction() as session:
+        answers = await session.scalar(sa.text("SELECT count(*) FROM idempotency_keys"))
+    new_key = parse_key(new_key_text())
+    new = Vault(new_key, [parse_key(DATA_KEY)])
+    assert await maintenance.count_to_rotate(env.runtime.db, new) == 4 + 1 + answers
+    assert await maintenance.rotate_keys(env.runtime.db, new) == 4 + 1 + answers
     assert await maintenance.count_to_rotate(env.runtime.db, new) == 0
     assert await maintenance.rotate_keys(env.runtime.db, new) == 0
     old_keys = env.runtime.keys
-    env.runtime.keys = new
+    env.runtime.keys = Vault(new_key, [])  # the old key retired
+    new = env.runtime.keys
     try:
+        again = await api.post("/v1/disputes", body, headers=keyed)
+        assert again.status_code == 201 and again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        async with env.runtime.db.transaction() as session:
+            (parties,) = (await session.execute(sa.text("SELECT parties FROM disputes"))).one()
+        sealed = (json.loads(parties) if isinstance(parties, str) else parties)[0]["phone_enc"]
+        assert new.decrypt(sealed) == "13600001111"
         found = (await p["op"].get("/v1/tickets", params={"caller_phone": PHONE})).json()["items"]
         assert len(found) == 3
         names = set()

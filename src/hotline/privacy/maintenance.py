@@ -11,16 +11,23 @@ from typing import Any
 import sqlalchemy as sa
 
 from hotline.db import Database
+from hotline.disputes.models import Dispute
+from hotline.idempotency import IdempotencyKey
 from hotline.members.models import Member
-from hotline.privacy.vault import Vault
+from hotline.privacy.vault import VERSION, Vault
 from hotline.tickets.models import Ticket
 
 BATCH = 500
 Progress = Callable[[int], None]
 
 
+def _current(vault: Vault) -> str:
+    """How a value sealed under the current key begins."""
+    return f"{VERSION}:{vault.current_id}:"
+
+
 def _not_current(column: Any, vault: Vault) -> sa.ColumnElement[bool]:
-    return sa.and_(column.is_not(None), sa.not_(column.startswith(f"v1:{vault.current_id}:")))
+    return sa.and_(column.is_not(None), sa.not_(column.startswith(_current(vault))))
 
 
 async def count_to_rotate(db: Database, vault: Vault) -> int:
@@ -36,7 +43,11 @@ async def count_to_rotate(db: Database, vault: Vault) -> int:
         members = await session.scalar(
             sa.select(sa.func.count()).where(_not_current(Member.phone_enc, vault))
         )
-    return int(tickets or 0) + int(members or 0)
+        answers = await session.scalar(
+            sa.select(sa.func.count()).where(_not_current(IdempotencyKey.response, vault))
+        )
+    disputes = await _rotate_parties(db, vault, write=False)
+    return int(tickets or 0) + int(members or 0) + int(answers or 0) + disputes
 
 
 async def rotate_keys(db: Database, vault: Vault, progress: Progress | None = None) -> int:
@@ -72,12 +83,63 @@ async def rotate_keys(db: Database, vault: Vault, progress: Progress | None = No
             for m in members:
                 assert m.phone_enc is not None
                 m.phone_enc = vault.encrypt(vault.decrypt(m.phone_enc))
-        batch = len(rows) + len(members)
+            # Stored idempotent answers are sealed too: a replay must still open them.
+            answers = (
+                await session.scalars(
+                    sa.select(IdempotencyKey)
+                    .where(_not_current(IdempotencyKey.response, vault))
+                    .limit(BATCH)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            for a in answers:
+                a.response = vault.encrypt(vault.decrypt(a.response))
+        batch = len(rows) + len(members) + len(answers)
         if batch == 0:
-            return done
+            break
         done += batch
         if progress is not None:
             progress(batch)
+    disputes = await _rotate_parties(db, vault, write=True, progress=progress)
+    return done + disputes
+
+
+async def _rotate_parties(
+    db: Database, vault: Vault, *, write: bool, progress: Progress | None = None
+) -> int:
+    """Disputes whose parties' phones are not under the current key (re-encrypted when
+    ``write``). The phones sit inside a JSON list: the disputes are walked by id, a batch
+    at a time (a township's ledger, not a city's tickets)."""
+    changed = 0
+    last: Any = None
+    while True:
+        async with db.transaction(write=write) as session:
+            stmt = sa.select(Dispute).order_by(Dispute.id).limit(BATCH)
+            if last is not None:
+                stmt = stmt.where(Dispute.id > last)
+            if write:
+                stmt = stmt.with_for_update()
+            found = (await session.scalars(stmt)).all()
+            if not found:
+                return changed
+            batch = 0
+            for d in found:
+                parties = [_party_rotated(p, vault) for p in d.parties]
+                if parties != d.parties:
+                    batch += 1
+                    if write:
+                        d.parties = parties
+            last = found[-1].id
+        changed += batch
+        if progress is not None and write and batch:
+            progress(batch)
+
+
+def _party_rotated(party: dict[str, Any], vault: Vault) -> dict[str, Any]:
+    sealed = party.get("phone_enc")
+    if sealed is None or sealed.startswith(_current(vault)):
+        return party
+    return {**party, "phone_enc": vault.encrypt(vault.decrypt(sealed))}
 
 
 @dataclass(frozen=True)
