@@ -184,6 +184,19 @@ def test_calendar_import_and_keys_and_purge(home: dict[str, str], tmp_path: Path
     wrong = tmp_path / "bad.json"
     wrong.write_text(json.dumps({"year": 2031, "holidays": ["2030-12-31"]}))
     assert run(home, "calendar", "import", str(wrong), check=False).returncode != 0
+    unknown = run(
+        home,
+        "token",
+        "create",
+        "--role",
+        "department",
+        "--department",
+        "ghost",
+        "--name",
+        "x",
+        check=False,
+    )
+    assert unknown.returncode != 0 and "unknown department 'ghost'" in unknown.stderr
     key = run(home, "keys", "generate").stdout.strip()
     assert len(key) == 44
     out = run(home, "pii", "purge", "--closed-before", "2026-01-01", "--dry-run").stdout

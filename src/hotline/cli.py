@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from hotline import jsonutil, logs
+from hotline import errors, jsonutil, logs
 from hotline.auth.models import Role
 from hotline.clock import SystemClock
 from hotline.config import Settings
@@ -127,7 +127,10 @@ def token_create(role: str, name: str, department_code: str | None, member_id: s
         finally:
             await db.dispose()
 
-    click.echo(asyncio.run(run()))
+    try:
+        click.echo(asyncio.run(run()))
+    except errors.ValidationFailed as exc:
+        raise click.UsageError(exc.detail) from None
 
 
 @main.command()

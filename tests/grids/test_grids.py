@@ -142,6 +142,7 @@ async def test_grid_leader_registers_and_resolves_on_the_spot(api: Api) -> None:
         await leader.post("/v1/tickets", {**body, "location": {"grid": "G2"}})
     ).status_code == 403
     assert (await leader.post("/v1/tickets", {**body, "channel": "hotline"})).status_code == 403
+    await api.post("/v1/members", {"id": "nobody", "name": "x", "branch": "b", "kind": "mobile"})
     other = api.as_(await api.principal("member", member_id="nobody"))
     assert (await other.post("/v1/tickets", body)).status_code == 403
     # A member leading no grid may not register at all: 403 before the body's 422.

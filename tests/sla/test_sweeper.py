@@ -211,6 +211,7 @@ async def test_case_actions_check_scope_then_role_then_body_then_state(api: Api,
     filter is 422, not a filter on cases without one."""
     p = await setup(api)
     roads = api.as_(await api.principal("department", department_code="roads"))
+    await api.post("/v1/members", {"id": "m-1", "name": "m", "branch": "b", "kind": "mobile"})
     member = api.as_(await api.principal("member", member_id="m-1"))
     t = await p["sup"].act(await p["op"].ticket(), "supervise", {"note": "督办"})
     case = (await p["sup"].get("/v1/supervisions")).json()["items"][0]

@@ -301,6 +301,16 @@ async def test_departments_and_rules_reference_data(api: Api) -> None:
     rule = await api.rule(topic="water_supply", department_code="water", priority=3)
     assert rule["resolution_sla"] == "P5D" and rule["callback_sla"] == "PT24H"
 
+    await api.post(
+        "/v1/members", {"id": "m-1", "name": "党员", "branch": "b", "kind": "in_service"}
+    )
+    # A principal names a department and a member that exist.
+    for role, extra, field in (
+        ("member", {"member_id": "ghost"}, "member_id"),
+        ("department", {"department_code": "ghost"}, "department_code"),
+    ):
+        r = await api.post("/v1/principals", {"name": "x", "role": role, **extra})
+        assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["body", field], r.text
     readers = [
         await api.principal(role, **extra)
         for role, extra in (

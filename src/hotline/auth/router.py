@@ -18,7 +18,6 @@ from hotline.auth.models import Principal, Role
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
-from hotline.routing.service import require_department
 from hotline.tickets.schemas import Body, Code, Instant
 
 router = APIRouter(prefix="/v1/principals", tags=["principals"], dependencies=[require()])
@@ -108,8 +107,6 @@ async def create_principal(
 ) -> Response:
     async def handler(session: AsyncSession) -> tuple[int, Any, dict[str, str]]:
         now = runtime.clock.now()
-        if body.department_code is not None:
-            await require_department(session, body.department_code, ["body", "department_code"])
         principal = await service.create_principal(
             session,
             name=body.name,

@@ -15,6 +15,7 @@ from hotline import errors
 from hotline.auth.models import Principal, Role, Token
 from hotline.grids.models import Grid
 from hotline.members.models import Member
+from hotline.routing.service import require_department
 
 TOKEN_PREFIX = "htl_"
 
@@ -119,6 +120,12 @@ async def create_principal(
     department_code: str | None = None,
     member_id: str | None = None,
 ) -> Principal:
+    """A principal; the department or member it is scoped to must exist (422 on the body's
+    field, which the CLI reports as a usage error)."""
+    if department_code is not None:
+        await require_department(session, department_code, ["body", "department_code"])
+    if member_id is not None and await session.get(Member, member_id) is None:
+        raise errors.ValidationFailed.field(["body", "member_id"], f"unknown member {member_id!r}")
     principal = Principal(
         name=name,
         role=role.value,
