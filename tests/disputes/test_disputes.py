@@ -170,7 +170,7 @@ async def test_review_overdue_reaches_the_supervision_board(api: Api, env: Env) 
     await grids(api)
     op = api.as_(await api.principal("operator"))
     sup = api.as_(await api.principal("supervisor"))
-    d = await dispute(op)
+    d = created = await dispute(op)
     env.clock.advance(timedelta(days=8))
     report = await sweep(env)
     assert report.breached == 1
@@ -185,10 +185,13 @@ async def test_review_overdue_reaches_the_supervision_board(api: Api, env: Env) 
         "dispute.review_overdue",
         "supervision.opened",
     ]
+    # Its entries, as returned, changed: so did its version (the sweeper's change included).
+    assert d["version"] == created["version"] + 1
     r = await sup.post(f"/v1/supervisions/{cases[0]['id']}/actions/close", {"note": "已督促回访"})
     assert r.status_code == 200
-    d = (await op.get(f"/v1/disputes/{d['id']}")).json()
-    assert d["entries"][-1]["type"] == "supervision.closed"
+    closed = (await op.get(f"/v1/disputes/{d['id']}")).json()
+    assert closed["entries"][-1]["type"] == "supervision.closed"
+    assert closed["version"] == d["version"] + 1
 
 
 async def test_opened_from_a_ticket_and_linked_both_ways(api: Api) -> None:

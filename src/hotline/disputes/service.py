@@ -102,6 +102,12 @@ async def get_visible(
 # -- timeline -----------------------------------------------------------------------
 
 
+def touch(dispute: Dispute, now: datetime) -> None:
+    """Every change to a dispute as returned (its status, its entries) bumps its version."""
+    dispute.version += 1
+    dispute.updated_at = now
+
+
 def add_entry(
     session: AsyncSession,
     dispute: Dispute,
@@ -259,8 +265,7 @@ async def apply(
     else:
         nxt = getattr(body, "next_review_at", None)
         set_review_timer(timers, dispute, await review_due(session, dispute, nxt, now))
-    dispute.version += 1
-    dispute.updated_at = now
+    touch(dispute, now)
     entry = add_entry(
         session,
         dispute,

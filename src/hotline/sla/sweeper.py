@@ -243,6 +243,7 @@ async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> 
                         data={"supervision_id": str(case.id)},
                     )
                 )
+            disputes.touch(dispute, now)  # its entries, as returned, changed
             await session.flush()
             departments = frozenset({dispute.department_code})
             await disputes.announce(session, dispute, entries, departments, case, subs)

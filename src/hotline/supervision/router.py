@@ -177,6 +177,7 @@ def _case_action(action: str) -> None:
                         note=body.note,
                         data=data,
                     )
+                    disputes.touch(dispute, now)
                     await session.flush()
                     departments = frozenset({dispute.department_code})
                     await disputes.announce(session, dispute, [entry], departments, case)
