@@ -122,6 +122,10 @@ async def test_audit_log_cannot_be_changed_through_the_api(api: Api) -> None:
 
 async def test_purge_anonymises_closed_callers_only(api: Api, env: Env) -> None:
     p = await setup(api)
+    r = await api.post(
+        "/v1/webhook-subscriptions", {"url": "https://hooks.example.org/h", "events": ["*"]}
+    )
+    assert r.status_code == 201, r.text
     old = await p["op"].ticket(caller={"name": "王五", "phone": PHONE})
     await p["water"].act(old, "accept")
     await p["water"].act(old, "resolve", {"result": "ok"})
@@ -143,6 +147,13 @@ async def test_purge_anonymises_closed_callers_only(api: Api, env: Env) -> None:
     assert [t["id"] for t in since["items"]] == [old["id"]]
     kept = (await p["op"].get(f"/v1/tickets/{still_open['id']}")).json()
     assert kept["caller"]["name"] == "赵六" and kept["version"] == still_open["version"]
+    # Nor does the outbox keep the purged caller, delivered or not.
+    sent = (await api.get("/v1/webhook-deliveries", params={"limit": 500})).json()["items"]
+    callers = {
+        (d["payload"]["data"]["ticket"]["id"], d["payload"]["data"]["ticket"]["caller"]["name"])
+        for d in sent
+    }
+    assert callers == {(old["id"], None), (still_open["id"], "赵六")}
 
 
 async def test_key_rotation_reencrypts_and_search_still_works(api: Api, env: Env) -> None:

@@ -3,12 +3,14 @@ be interrupted at any point and simply run again: key rotation and retention pur
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.db import Database
 from hotline.disputes.models import Dispute
@@ -16,6 +18,7 @@ from hotline.idempotency import IdempotencyKey
 from hotline.members.models import Member
 from hotline.privacy.vault import VERSION, Vault
 from hotline.tickets.models import Ticket
+from hotline.webhooks.models import WebhookDelivery
 
 BATCH = 500
 Progress = Callable[[int], None]
@@ -142,6 +145,23 @@ def _party_rotated(party: dict[str, Any], vault: Vault) -> dict[str, Any]:
     return {**party, "phone_enc": vault.encrypt(vault.decrypt(sealed))}
 
 
+async def _purge_payloads(session: AsyncSession, ticket_ids: Sequence[uuid.UUID]) -> None:
+    """The caller's name and masked phone in the webhook payloads kept of these tickets'
+    events (delivered or not): a purged caller must not stay in the outbox either."""
+    deliveries = (
+        await session.scalars(
+            sa.select(WebhookDelivery).where(WebhookDelivery.subject_id.in_(ticket_ids))
+        )
+    ).all()
+    for d in deliveries:
+        ticket = d.payload.get("data", {}).get("ticket")
+        if not isinstance(ticket, dict) or not isinstance(ticket.get("caller"), dict):
+            continue
+        caller = {**ticket["caller"], "name": None, "phone": None}
+        data = {**d.payload["data"], "ticket": {**ticket, "caller": caller}}
+        d.payload = {**d.payload, "data": data}
+
+
 @dataclass(frozen=True)
 class PurgeScope:
     closed_before: datetime
@@ -192,6 +212,7 @@ async def purge_callers(
                         updated_at=now,
                     )
                 )
+                await _purge_payloads(session, ids)
         if not ids:
             return done
         done += len(ids)
