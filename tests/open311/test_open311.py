@@ -229,6 +229,29 @@ async def test_request_round_trip(api: Api, client: httpx.AsyncClient, env: Env,
     assert request["updated_datetime"] == "2026-11-23T11:30:00+08:00"
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+async def test_a_retried_post_with_an_idempotency_key_registers_once(
+    api: Api, client: httpx.AsyncClient, env: Env, fmt: str
+) -> None:
+    """API.md: idempotency keys cover every write of the API, Open311's POST included."""
+    w = await world(api)
+    url, data = f"{BASE}/requests.{fmt}", form(w.app)
+    first = await client.post(url, data=data, headers={"Idempotency-Key": "call-1"})
+    assert first.status_code == 201, first.text
+    again = await client.post(url, data=data, headers={"Idempotency-Key": "call-1"})
+    assert again.status_code == 201 and again.content == first.content
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.headers["location"] == first.headers["location"]
+    assert await ticket_count(env) == 1
+    other = await client.post(
+        url, data=form(w.app, description="另一处"), headers={"Idempotency-Key": "call-1"}
+    )
+    assert_error(other, fmt, 400)  # the key reused with another request
+    assert await ticket_count(env) == 1
+    assert (await client.post(url, data=data)).status_code == 201  # no key: a new one
+    assert await ticket_count(env) == 2
+
+
 async def test_search_filters(api: Api, client: httpx.AsyncClient, env: Env) -> None:
     w = await world(api)
 

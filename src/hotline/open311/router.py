@@ -10,9 +10,10 @@ import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 
-from hotline import errors
+from hotline import deps, errors, idempotency
 from hotline.deps import RuntimeDep
 from hotline.jsonutil import JSONOut
 from hotline.observe import TICKETS_CREATED
@@ -320,13 +321,38 @@ def _add_routes(fmt: Format) -> None:
             async with runtime.db.reading() as session:
                 actor = await service.authenticate(session, runtime, fields.get("api_key"))
             body = service.ticket_body(fields)
-            async with runtime.db.transaction() as session:
+            # Idempotency-Key, as on every write of the API: the stored answer is the rows,
+            # rendered again in the format asked for.
+            key = request.headers.get("idempotency-key")
+            raw = await request.body() if key is not None else b""
+            fingerprint = (
+                "" if key is None else idempotency.request_hash("POST", request.url.path, raw)
+            )
+
+            async def submit(session: AsyncSession) -> deps.Answer:
                 ticket = await service.submit(session, runtime, actor, body)
-            TICKETS_CREATED.labels(body.channel.value).inc()
-            location = {"Location": f"{router.prefix}/requests/{ticket.number}.{fmt}"}
-            rows = [service.created_json(ticket)]
+                location = {"Location": f"{router.prefix}/requests/{ticket.number}.{fmt}"}
+                return 201, [service.created_json(ticket)], location
+
+            assert actor.id is not None
+            async with runtime.db.transaction() as session:
+                (status, rows, headers), replayed = await idempotency.run(
+                    session,
+                    principal_id=actor.id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    now=runtime.clock.now(),
+                    ttl=runtime.settings.idempotency_ttl,
+                    handler=lambda: submit(session),
+                    seal=runtime.vault.encrypt,
+                    unseal=runtime.vault.decrypt,
+                )
+            if replayed:
+                headers = {**headers, idempotency.REPLAYED_HEADER: "true"}
+            else:
+                TICKETS_CREATED.labels(body.channel.value).inc()
             return answer(
-                fmt, rows, root="service_requests", item="request", status=201, headers=location
+                fmt, rows, root="service_requests", item="request", status=status, headers=headers
             )
 
         return await guarded(fmt, work)
@@ -353,7 +379,7 @@ def _add_routes(fmt: Format) -> None:
             ),
             **_error_responses(fmt, 400, 403, 413, 415, 429),
         },
-        openapi_extra=FORM_BODY,
+        openapi_extra=idempotency.openapi_extra(**FORM_BODY),
     )
 
     async def get_requests(
