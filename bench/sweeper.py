@@ -62,6 +62,7 @@ import secrets  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
+import uuid  # noqa: E402
 from collections import Counter, defaultdict  # noqa: E402
 from collections.abc import Sequence  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
@@ -85,6 +86,7 @@ from hotline.sla import sweeper  # noqa: E402
 from hotline.sla.calendar import WorkingCalendar  # noqa: E402
 from hotline.sla.models import Timer  # noqa: E402
 from hotline.sla.sweeper import sweep  # noqa: E402
+from hotline.webhooks.models import WebhookSubscription  # noqa: E402
 
 IDLE_TARGET_MS = 5.0  # median of the idle sweeps
 BREACH_RATE_TARGET = 1_000.0  # breaches per second: 10,000 in 10 s
@@ -130,6 +132,7 @@ class Options:
     chunk: int
     keep: bool
     profile: str | None
+    subscribed: bool = False
 
     def url(self, database: str) -> str:
         return f"postgresql+asyncpg://{self.pg_user}@{self.pg_host}:{self.pg_port}/{database}"
@@ -162,6 +165,11 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--chunk", type=int, default=100_000, help="tickets per INSERT")
     parser.add_argument("--keep", action="store_true", help="do not drop the database")
     parser.add_argument(
+        "--subscribed",
+        action="store_true",
+        help="a webhook subscription for every event: each breach also builds its payload",
+    )
+    parser.add_argument(
         "--profile",
         metavar="FILE",
         default=None,
@@ -192,6 +200,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         chunk=ns.chunk,
         keep=ns.keep,
         profile=ns.profile,
+        subscribed=ns.subscribed,
     )
 
 
@@ -689,6 +698,19 @@ async def run(opts: Options, name: str) -> int:
         async with engine.connect() as conn:
             idle_plans = await explain(conn, statement, parameters)
 
+        if opts.subscribed:
+            async with engine.connect() as conn:
+                await conn.execute(
+                    sa.insert(WebhookSubscription).values(
+                        id=uuid.uuid4(),
+                        url="https://hooks.example.org/breaches",
+                        events=["*"],
+                        secret="whsec_" + "A" * 32,
+                        active=True,
+                        created_at=now,
+                    )
+                )
+            say("a webhook subscription for '*': every breach builds its payload")
         due_s = await make_due(engine, opts)
         say(f"made {opts.due:,} resolution timers due in {due_s:.1f} s (UPDATE + ANALYZE)")
         async with engine.connect() as conn:

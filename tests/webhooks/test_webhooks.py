@@ -17,7 +17,7 @@ from hotline.db import Database
 from hotline.runtime import Runtime
 from hotline.webhooks.dispatcher import Dispatcher, new_client
 
-from conftest import Api, Env
+from conftest import Api, Env, sweep
 from receiver import Receiver, running_receiver
 
 
@@ -160,6 +160,22 @@ async def test_the_ticket_in_a_payload_is_what_its_department_reads(api: Api, en
     assert sent == {k: v for k, v in seen.items() if k != "allowed_actions"}
     (accepted,) = [d for d in deliveries["items"] if d["type"] == "ticket.accepted"]
     assert accepted["payload"]["data"]["ticket"]["merged_ids"] == [a["id"]]
+
+
+async def test_the_sweepers_payload_carries_the_links_too(api: Api, env: Env) -> None:
+    """A breach's {ticket} (links read for the sweeper's whole batch) equals the GET."""
+    p = await setup(api)
+    await subscribe(api, "https://hooks.example.org/x", ["ticket.sla_breached"])
+    a, b = await p["op"].ticket(), await p["op"].ticket()
+    await p["op"].act(a, "merge", {"into": b["id"]})
+    env.clock.advance(timedelta(hours=25))  # the callback promise (PT24H) breaks
+    assert (await sweep(env)).breached == 1
+    seen = (await p["water"].get(f"/v1/tickets/{b['id']}")).json()
+    deliveries = (await api.get("/v1/webhook-deliveries")).json()["items"]
+    (breached,) = [d for d in deliveries if d["payload"]["data"]["ticket"]["id"] == b["id"]]
+    sent = breached["payload"]["data"]["ticket"]
+    assert sent["merged_ids"] == [a["id"]]
+    assert sent == {k: v for k, v in seen.items() if k != "allowed_actions"}
 
 
 async def test_dead_connection_then_dead_letter_and_manual_retry(

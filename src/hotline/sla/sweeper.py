@@ -30,6 +30,7 @@ from hotline.sla.models import Timer
 from hotline.sla.service import BREACHED, RUNNING, Sla, timers_of
 from hotline.supervision import service as supervision
 from hotline.supervision.models import Supervision
+from hotline.tickets import reads
 from hotline.tickets.change import record
 from hotline.tickets.models import Ticket
 from hotline.tickets.schemas import OPEN_STATUSES, Status
@@ -113,6 +114,8 @@ async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> t
         # Only a ticket marked supervised can have a case (the flag is never cleared).
         cases = await supervision.open_cases(session, [t.id for t in locked if t.supervised])
         subs = await outbox.subscribed(session)
+        # What the payloads show beside each ticket, for the whole batch at once.
+        links = await reads.shown_of_many(session, ids) if subs else {}
         breached = 0
         # Everything below is held in the session and written at COMMIT, table by table
         # in multi-row statements, instead of a flush per ticket.
@@ -121,7 +124,8 @@ async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> t
                 timers = all_timers[ticket.id]
                 due = [t for t in timers if t.state == RUNNING and t.due_at <= now]
                 if due:
-                    await _breach(session, runtime, ticket, timers, due, now, subs, cases)
+                    beside = links.get(ticket.id)
+                    await _breach(session, runtime, ticket, timers, due, now, subs, cases, beside)
                     breached += len(due)
         return breached, len(locked)
 
@@ -135,6 +139,7 @@ async def _breach(
     now: datetime,
     subs: Sequence[WebhookSubscription],
     cases: dict[uuid.UUID, Supervision],
+    links: reads.Shown | None,
 ) -> None:
     events: list[tuple[str, dict[str, object]]] = []
     case: Supervision | None = None
@@ -179,6 +184,7 @@ async def _breach(
         case=case,
         bump=True,
         subscriptions=subs,
+        links=links,
     )
 
 
@@ -261,6 +267,7 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
             return 0, 0
         all_timers = await timers_of(session, "ticket", [t.id for t in locked])
         subs = await outbox.subscribed(session)
+        links = await reads.shown_of_many(session, [t.id for t in locked]) if subs else {}
         warned = 0
         for ticket in locked:
             timers = all_timers[ticket.id]
@@ -285,7 +292,14 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
             ]
             if events:
                 await record(
-                    session, ticket, SYSTEM, now, events, timers=timers, subscriptions=subs
+                    session,
+                    ticket,
+                    SYSTEM,
+                    now,
+                    events,
+                    timers=timers,
+                    subscriptions=subs,
+                    links=links.get(ticket.id),
                 )
             warned += len(events)
         return warned, len(locked)

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.auth.service import Actor
-from hotline.db import append, flush_all
+from hotline.db import append
 from hotline.runtime import Runtime
 from hotline.sla.models import Timer
 from hotline.sla.service import Sla, Timers, timers_of
@@ -21,7 +21,6 @@ from hotline.supervision import service as supervision
 from hotline.supervision.models import Supervision
 from hotline.tickets import reads
 from hotline.tickets.models import Ticket, TicketEvent
-from hotline.tickets.views import ticket_json
 from hotline.webhooks import outbox
 from hotline.webhooks.models import WebhookSubscription
 
@@ -98,23 +97,23 @@ async def announce(
     case: Supervision | None = None,
     subscriptions: Sequence[WebhookSubscription] | None = None,
     *,
+    beside: reads.Shown | None = None,
     new: bool = False,
-) -> reads.Shown | None:
+) -> None:
     """Outbox rows for the change's events: ``{ticket}`` (as its department would read
-    it: with its timers, children, merged tickets and disputes, read back unless the ticket
-    is ``new`` and has none), or ``{supervision, ticket}`` for supervision events. Returns
-    what it read beside the ticket, if it had to (no subscription wanted the events: None),
-    for the change's own answer."""
-    read: list[reads.Shown] = []
+    it, with its timers, children, merged tickets and disputes), or ``{supervision,
+    ticket}`` for supervision events. ``beside``: what was read beside the ticket after the
+    change (an action's); else the links are read here, only if some subscription wants
+    the events, without a flush: the changes that announce this way (the sweeper's,
+    supervision's, a child's result) move no link, and ``timers`` are as the change left
+    them. A ``new`` ticket has no links."""
 
     async def payload(type_: str) -> dict[str, Any]:
-        if new:
-            shown = ticket_json(ticket, timers, actor=None)
-        else:
-            await flush_all(session)  # a child or a merge this change made
-            read.append(await reads.shown_of(session, ticket.id))
-            shown = reads.answer(ticket, read[-1], actor=None)
-        data: dict[str, Any] = {"ticket": shown}
+        shown = beside
+        if shown is None:
+            links = reads.NONE if new else await reads.shown_of(session, ticket.id)
+            shown = links._replace(timers=list(timers))
+        data: dict[str, Any] = {"ticket": reads.answer(ticket, shown, actor=None)}
         if case is not None and type_.startswith("supervision."):
             data = {"supervision": (await supervision.render(session, [case]))[0], **data}
         return data
@@ -122,7 +121,6 @@ async def announce(
     await outbox.enqueue(
         session, timeline.announcements(departments_before), payload, subscriptions
     )
-    return read[-1] if read else None
 
 
 async def record(
@@ -136,9 +134,11 @@ async def record(
     case: Supervision | None = None,
     bump: bool = False,
     subscriptions: Sequence[WebhookSubscription] | None = None,
+    links: reads.Shown | None = None,
 ) -> None:
     """Append events that change no status (sweeper, supervision) with their outbox rows;
-    ``bump`` when the ticket as returned changed."""
+    ``bump`` when the ticket as returned changed; ``links``: the ticket's children, merged
+    tickets and disputes, read already (a sweeper batch reads them for all its tickets)."""
     timeline = Timeline(session, ticket, actor, now)
     for type_, data in events:
         timeline.add(type_, ticket.status, ticket.status, data)
@@ -147,4 +147,7 @@ async def record(
     if timers is None:
         timers = (await timers_of(session, "ticket", [ticket.id]))[ticket.id]
     departments = frozenset({ticket.department_code})
-    await announce(session, timeline, ticket, timers, departments, case, subscriptions)
+    beside = None if links is None else links._replace(timers=list(timers))
+    await announce(
+        session, timeline, ticket, timers, departments, case, subscriptions, beside=beside
+    )

@@ -10,6 +10,7 @@ correlated subqueries returning JSON arrays, run only for the rows the inner sta
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -20,7 +21,7 @@ from hotline.auth.service import Actor
 from hotline.db import inline, json_list, json_rows, rows
 from hotline.disputes.models import Dispute
 from hotline.privacy.vault import Vault
-from hotline.sla.models import ShownTimer, Timer
+from hotline.sla.models import ShownTimer, Timer, TimerView
 from hotline.tickets.models import Ticket, TicketView
 from hotline.tickets.views import ticket_json
 
@@ -33,7 +34,7 @@ _DISPUTES = Dispute.__table__
 class Shown(NamedTuple):
     """What an answer shows beside a ticket, oldest first each."""
 
-    timers: list[ShownTimer]
+    timers: Sequence[TimerView]
     children: list[uuid.UUID]
     merged_ids: list[uuid.UUID]
     dispute_ids: list[uuid.UUID]
@@ -73,7 +74,27 @@ _SHOWN_OF = sa.select(_shown_beside(sa.bindparam("ticket_id", type_=sa.Uuid())))
 
 
 async def shown_of(session: AsyncSession, ticket_id: uuid.UUID) -> Shown:
+    """What an answer shows beside one ticket, as stored (flush first to see a change)."""
     return shown((await rows(session, _SHOWN_OF, {"ticket_id": ticket_id}))[0])
+
+
+_T = Ticket.__table__
+_SHOWN_OF_MANY = sa.select(_T.c.id, _shown_beside(_T.c.id)).where(
+    _T.c.id.in_(sa.bindparam("ids", expanding=True))
+)
+
+
+async def shown_of_many(
+    session: AsyncSession, ticket_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Shown]:
+    """``shown_of`` for many tickets in one statement (a sweeper batch's)."""
+    if not ticket_ids:
+        return {}
+    found = await rows(session, _SHOWN_OF_MANY, {"ids": list(ticket_ids)})
+    return {row.id: shown(row) for row in found}
+
+
+NONE = Shown([], [], [], [])  # a new ticket's: nothing beside it yet
 
 
 def answer(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors, pagination
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
-from hotline.db import among, rows
+from hotline.db import among, flush_all, rows
 from hotline.grids import service as grids
 from hotline.privacy.vault import Vault
 from hotline.runtime import Runtime
@@ -65,18 +65,11 @@ def render_new(
     return ticket_json(ticket, timers, actor=actor, allowed=allowed, vault=vault)
 
 
-async def render_changed(
-    session: AsyncSession,
-    actor: Actor,
-    ticket: Ticket,
-    vault: Vault | None,
-    shown: reads.Shown | None = None,
+def render_changed(
+    actor: Actor, ticket: Ticket, shown: reads.Shown, vault: Vault | None
 ) -> dict[str, Any]:
-    """A ticket an action just changed (and flushed), with what its answer shows beside it
-    read again (the action may have moved its clocks, made a child or merged a ticket),
-    unless the change's webhooks read it already (``shown``)."""
-    if shown is None:
-        shown = await reads.shown_of(session, ticket.id)
+    """A ticket an action just changed, with what its answer shows beside it, read after
+    the change (it may have moved its clocks, made a child or merged a ticket)."""
     return _answer(actor, ticket, shown, vault)
 
 
@@ -136,10 +129,9 @@ async def apply(
     action: str,
     raw_body: bytes,
     if_match: str | None = None,
-) -> tuple[Ticket, reads.Shown | None]:
+) -> tuple[Ticket, reads.Shown]:
     """One action, in the order clients rely on: 404, 403, 422, 412, 409; the ticket as the
-    change left it, flushed, and what its webhooks read beside it (None: no subscription
-    wanted the events)."""
+    change left it, flushed, and what its answer shows beside it."""
     ticket = await find_visible(session, actor, ticket_id, for_update=True)
     if ticket is None:
         if action == "claim" and await _claimed_meanwhile(session, actor, ticket_id):
@@ -194,8 +186,18 @@ async def apply(
         timeline.add(type_, before, after, data)
     for then in change.after:
         await then()
-    shown = await announce(
-        session, timeline, ticket, timers.rows, change.departments_before, change.supervision
+    # What the answer and the webhooks show beside the ticket, read once after the change
+    # (a child or a merge it made included: the queued rows too).
+    await flush_all(session)
+    shown = await reads.shown_of(session, ticket.id)
+    await announce(
+        session,
+        timeline,
+        ticket,
+        timers.rows,
+        change.departments_before,
+        change.supervision,
+        beside=shown,
     )
     await session.flush()
     return ticket, shown
