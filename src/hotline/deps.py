@@ -111,6 +111,21 @@ async def write(
     handler: Callable[[AsyncSession], Awaitable[Answer]],
 ) -> Response:
     """Run one write in one transaction, honouring ``Idempotency-Key``; commit before answering."""
+    (status, body, headers), _replayed = await idempotent(request, runtime, actor, handler)
+    if status == 204:  # a DELETE: no body, replayed alike
+        return Response(status_code=204, headers=headers)
+    return JSONOut(body, status_code=status, headers=headers)
+
+
+async def idempotent(
+    request: Request,
+    runtime: Runtime,
+    actor: Actor,
+    handler: Callable[[AsyncSession], Awaitable[Answer]],
+) -> tuple[Answer, bool]:
+    """``handler``'s answer in one committed transaction, or the answer stored for the
+    request's ``Idempotency-Key`` (with ``Idempotent-Replayed``), and whether it was
+    replayed; for a route that renders the answer itself (``write``: as JSON)."""
     key = request.headers.get("idempotency-key")
     # Only a keyed request is fingerprinted and has its answer stored (as JSON reads back).
     fingerprint = (
@@ -138,6 +153,4 @@ async def write(
         )
     if replayed:
         headers = {**headers, idempotency.REPLAYED_HEADER: "true"}
-    if status == 204:  # a DELETE: no body, replayed alike
-        return Response(status_code=204, headers=headers)
-    return JSONOut(body, status_code=status, headers=headers)
+    return (status, body, headers), replayed

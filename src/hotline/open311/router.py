@@ -321,35 +321,18 @@ def _add_routes(fmt: Format) -> None:
             async with runtime.db.reading() as session:
                 actor = await service.authenticate(session, runtime, fields.get("api_key"))
             body = service.ticket_body(fields)
-            # Idempotency-Key, as on every write of the API: the stored answer is the rows,
-            # rendered again in the format asked for.
-            key = request.headers.get("idempotency-key")
-            raw = await request.body() if key is not None else b""
-            fingerprint = (
-                "" if key is None else idempotency.request_hash("POST", request.url.path, raw)
-            )
 
             async def submit(session: AsyncSession) -> deps.Answer:
                 ticket = await service.submit(session, runtime, actor, body)
                 location = {"Location": f"{router.prefix}/requests/{ticket.number}.{fmt}"}
                 return 201, [service.created_json(ticket)], location
 
-            assert actor.id is not None
-            async with runtime.db.transaction() as session:
-                (status, rows, headers), replayed = await idempotency.run(
-                    session,
-                    principal_id=actor.id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    now=runtime.clock.now(),
-                    ttl=runtime.settings.idempotency_ttl,
-                    handler=lambda: submit(session),
-                    seal=runtime.vault.encrypt,
-                    unseal=runtime.vault.decrypt,
-                )
-            if replayed:
-                headers = {**headers, idempotency.REPLAYED_HEADER: "true"}
-            else:
+            # Idempotency-Key, as on every write of the API: the stored answer is the rows,
+            # rendered again in the format asked for.
+            (status, rows, headers), replayed = await deps.idempotent(
+                request, runtime, actor, submit
+            )
+            if not replayed:
                 TICKETS_CREATED.labels(body.channel.value).inc()
             return answer(
                 fmt, rows, root="service_requests", item="request", status=status, headers=headers
