@@ -97,22 +97,21 @@ async def announce(
     case: Supervision | None = None,
     subscriptions: Sequence[WebhookSubscription] | None = None,
     *,
-    beside: reads.Shown | None = None,
+    links: reads.Shown | None = None,
     new: bool = False,
 ) -> None:
     """Outbox rows for the change's events: ``{ticket}`` (as its department would read
-    it, with its timers, children, merged tickets and disputes), or ``{supervision,
-    ticket}`` for supervision events. ``beside``: what was read beside the ticket after the
-    change (an action's); else the links are read here, only if some subscription wants
-    the events, without a flush: the changes that announce this way (the sweeper's,
-    supervision's, a child's result) move no link, and ``timers`` are as the change left
-    them. A ``new`` ticket has no links."""
+    it: ``timers`` as the change left them, with its children, merged tickets and
+    disputes), or ``{supervision, ticket}`` for supervision events. ``links``: read after
+    the change already (an action's, a sweeper batch's); else read here, only if some
+    subscription wants the events, without a flush: the changes that announce this way
+    (supervision's, a child's result) move no link. A ``new`` ticket has none."""
 
     async def payload(type_: str) -> dict[str, Any]:
-        shown = beside
-        if shown is None:
-            links = reads.NONE if new else await reads.shown_of(session, ticket.id)
-            shown = links._replace(timers=list(timers))
+        beside = links
+        if beside is None:
+            beside = reads.NONE if new else await reads.shown_of(session, ticket.id)
+        shown = beside._replace(timers=list(timers))
         data: dict[str, Any] = {"ticket": reads.answer(ticket, shown, actor=None)}
         if case is not None and type_.startswith("supervision."):
             data = {"supervision": (await supervision.render(session, [case]))[0], **data}
@@ -147,7 +146,4 @@ async def record(
     if timers is None:
         timers = (await timers_of(session, "ticket", [ticket.id]))[ticket.id]
     departments = frozenset({ticket.department_code})
-    beside = None if links is None else links._replace(timers=list(timers))
-    await announce(
-        session, timeline, ticket, timers, departments, case, subscriptions, beside=beside
-    )
+    await announce(session, timeline, ticket, timers, departments, case, subscriptions, links=links)

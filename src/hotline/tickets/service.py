@@ -197,7 +197,7 @@ async def apply(
         timers.rows,
         change.departments_before,
         change.supervision,
-        beside=shown,
+        links=shown,
     )
     await session.flush()
     return ticket, shown
