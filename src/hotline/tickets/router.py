@@ -136,7 +136,7 @@ async def _run_action(
     if_match: str | None,
 ) -> tuple[dict[str, Any], int]:
     ticket, shown = await service.apply(session, runtime, actor, ticket_id, action, raw, if_match)
-    answer = service.render_changed(actor, ticket, shown, runtime.vault)
+    answer = service.render(actor, ticket, shown, runtime.vault)
     return answer, ticket.version
 
 

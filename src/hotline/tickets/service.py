@@ -54,7 +54,7 @@ def render_read(
     actor: Actor, rows: Sequence[sa.Row[Any]], vault: Vault | None
 ) -> list[dict[str, Any]]:
     """Tickets read with what their answers show beside them (tickets.reads)."""
-    return [_answer(actor, row, reads.shown(row), vault) for row in rows]
+    return [render(actor, row, reads.shown(row), vault) for row in rows]
 
 
 def render_new(
@@ -65,17 +65,12 @@ def render_new(
     return ticket_json(ticket, timers, actor=actor, allowed=allowed, vault=vault)
 
 
-def render_changed(
-    actor: Actor, ticket: Ticket, shown: reads.Shown, vault: Vault | None
-) -> dict[str, Any]:
-    """A ticket an action just changed, with what its answer shows beside it, read after
-    the change (it may have moved its clocks, made a child or merged a ticket)."""
-    return _answer(actor, ticket, shown, vault)
-
-
-def _answer(
+def render(
     actor: Actor, ticket: TicketView, shown: reads.Shown, vault: Vault | None
 ) -> dict[str, Any]:
+    """A ticket with what its answer shows beside it: read with it, or (an action's
+    answer) read after the change, which may have moved its clocks, made a child or
+    merged a ticket."""
     allowed = tx.TICKETS.allowed_actions(ticket, actor)
     return reads.answer(ticket, shown, actor=actor, allowed=allowed, vault=vault)
 
