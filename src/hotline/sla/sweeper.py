@@ -265,9 +265,10 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
         locked = await _lock_tickets(session, candidates)
         if not locked:
             return 0, 0
-        all_timers = await timers_of(session, "ticket", [t.id for t in locked])
+        ids = [t.id for t in locked]
+        all_timers = await timers_of(session, "ticket", ids)
         subs = await outbox.subscribed(session)
-        links = await reads.shown_of_many(session, [t.id for t in locked]) if subs else {}
+        links = await reads.shown_of_many(session, ids) if subs else {}
         warned = 0
         for ticket in locked:
             timers = all_timers[ticket.id]
