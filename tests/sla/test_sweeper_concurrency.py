@@ -7,8 +7,9 @@ import os
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from hotline.clock import FrozenClock
@@ -79,6 +80,31 @@ async def test_three_sweepers_breach_each_timer_once(api: Api, env: Env) -> None
             await rt.db.dispose()
     assert sum(r.breached for r in reports) == 2 * TICKETS
     expect_exactly_once(await counts(env))
+
+
+async def test_one_sweep_runs_its_batches_side_by_side(
+    api: Api, env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a sweep's lanes take successive slices of what is due (SQLite: one
+    lane); each timer is breached once however the slices overlap on a ticket's two."""
+    await seed(api)
+    now = env.clock.now() + timedelta(hours=25)
+    monkeypatch.setattr(sweeper, "BATCH", 7)
+    handled: list[tuple[int, int]] = []
+    real_batch = sweeper.breach_batch
+
+    async def watched(runtime: Runtime, when: datetime, limit: int, lane: int) -> tuple[int, int]:
+        done, tickets = await real_batch(runtime, when, limit, lane)
+        handled.append((lane, tickets))
+        return done, tickets
+
+    monkeypatch.setattr(sweeper, "breach_batch", watched)
+    report = await sweeper.sweep(env.runtime, now)
+    assert report.breached == 2 * TICKETS
+    expect_exactly_once(await counts(env))
+    lanes = {lane for lane, tickets in handled if tickets}
+    assert lanes == ({0} if env.runtime.db.is_sqlite else set(range(sweeper.LANES)))
+    assert sum(tickets for _, tickets in handled) == TICKETS
 
 
 KILLED_SWEEPER = r"""

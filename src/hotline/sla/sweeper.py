@@ -11,11 +11,12 @@ and the next sweep does that batch again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 import structlog
@@ -38,7 +39,9 @@ from hotline.webhooks import outbox
 from hotline.webhooks.models import WebhookSubscription
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 BATCH = 500
+LANES = 2  # concurrent batches of one sweep (PostgreSQL): each locks what it takes
 UNRESOLVED = frozenset(OPEN_STATUSES) - {Status.resolved}
 
 
@@ -93,19 +96,24 @@ async def _due(
     when: Any,
     now: datetime,
     limit: int,
+    lane: int,
     *more: sa.ColumnElement[bool],
 ) -> list[uuid.UUID]:
     """The candidates, read without locks; the caller locks and re-checks. Read in index
-    order: a wave of due clocks arrives before the statistics know of it."""
+    order: a wave of due clocks arrives before the statistics know of it. ``lane`` k
+    of a sweep's concurrent batches takes the k-th ``limit`` of them."""
+    stmt = due_query(subject_type, when, now, limit, *more).offset(lane * limit or None)
     async with in_index_order(session):
-        rows = await session.scalars(due_query(subject_type, when, now, limit, *more))
+        rows = await session.scalars(stmt)
     return _unique(rows.all())
 
 
-async def breach_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+async def breach_batch(
+    runtime: Runtime, now: datetime, limit: int = BATCH, lane: int = 0
+) -> tuple[int, int]:
     """Breach the due timers of up to ``limit`` tickets; returns (breached, tickets handled)."""
     async with runtime.db.transaction() as session:
-        candidates = await _due(session, "ticket", Timer.due_at, now, limit)
+        candidates = await _due(session, "ticket", Timer.due_at, now, limit, lane)
         locked = await _lock_tickets(session, candidates)
         if not locked:
             return 0, 0
@@ -188,10 +196,12 @@ async def _breach(
     )
 
 
-async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+async def dispute_batch(
+    runtime: Runtime, now: datetime, limit: int = BATCH, lane: int = 0
+) -> tuple[int, int]:
     """A dispute whose review date passed goes on the supervision board (review_overdue)."""
     async with runtime.db.transaction() as session:
-        candidates = await _due(session, "dispute", Timer.due_at, now, limit)
+        candidates = await _due(session, "dispute", Timer.due_at, now, limit, lane)
         if not candidates:
             return 0, 0
         locked = list(
@@ -256,11 +266,13 @@ async def dispute_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> 
         return breached, len(locked)
 
 
-async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+async def warn_batch(
+    runtime: Runtime, now: datetime, limit: int = BATCH, lane: int = 0
+) -> tuple[int, int]:
     """Record one ``ticket.sla_warning`` per timer whose warning time came."""
     async with runtime.db.transaction() as session:
         candidates = await _due(
-            session, "ticket", Timer.warn_at, now, limit, Timer.warned_at.is_(None)
+            session, "ticket", Timer.warn_at, now, limit, lane, Timer.warned_at.is_(None)
         )
         locked = await _lock_tickets(session, candidates)
         if not locked:
@@ -306,7 +318,9 @@ async def warn_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tup
         return warned, len(locked)
 
 
-async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) -> tuple[int, int]:
+async def escalate_batch(
+    runtime: Runtime, now: datetime, limit: int = BATCH, lane: int = 0
+) -> tuple[int, int]:
     """Raise open cases whose ticket is still unresolved ``escalate_after`` later."""
     async with runtime.db.transaction() as session:
         async with in_index_order(session):
@@ -320,6 +334,7 @@ async def escalate_batch(runtime: Runtime, now: datetime, limit: int = BATCH) ->
                     )
                     .order_by(Supervision.escalate_at)
                     .limit(limit)
+                    .offset(lane * limit or None)
                 )
             ).all()
         ticket_ids = _unique([r[1] for r in rows if r[1] is not None])
@@ -381,11 +396,26 @@ async def _work(runtime: Runtime, now: datetime) -> tuple[bool, bool, bool]:
     return due, warn, escalate
 
 
+async def _side_by_side(batches: list[Coroutine[Any, Any, _T]]) -> list[_T]:
+    """Run the batches concurrently and wait for all of them (each is its own
+    transaction: one failing leaves the others to commit); then raise the first error."""
+    if len(batches) == 1:
+        return [await batches[0]]
+    results = await asyncio.gather(*batches, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return cast(list[_T], results)
+
+
 async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepReport:
     """One full sweep: every due breach, warning and escalation, batch after batch."""
     now = now or runtime.clock.now()
     report = SweepReport()
     due, warn, escalate = await _work(runtime, now)
+    # SQLite takes one writer at a time; PostgreSQL runs LANES batches side by side, so
+    # one builds its rows while another waits on the database.
+    lanes = range(1 if runtime.db.is_sqlite else LANES)
     for step, field, wanted in (
         (breach_batch, "breached", due),
         (dispute_batch, "breached", due),
@@ -393,11 +423,11 @@ async def sweep(runtime: Runtime, now: datetime | None = None) -> SweepReport:
         (escalate_batch, "escalated", escalate),
     ):
         while wanted:
-            done, handled = await step(runtime, now)
-            setattr(report, field, getattr(report, field) + done)
-            # Stop when a batch could handle nothing: nothing is due, or what is due is
+            results = await _side_by_side([step(runtime, now, BATCH, k) for k in lanes])
+            setattr(report, field, getattr(report, field) + sum(r[0] for r in results))
+            # Stop when no batch could handle anything: nothing is due, or what is due is
             # locked by someone else (another sweeper, an action); the next sweep takes it.
-            if handled == 0:
+            if not any(handled for _, handled in results):
                 break
     if report:
         log.info(
