@@ -107,12 +107,16 @@ async def announce(
     subscription wants the events, without a flush: the changes that announce this way
     (supervision's, a child's result) move no link. A ``new`` ticket has none."""
 
+    rendered: list[dict[str, Any]] = []  # the ticket, rendered once for all the events
+
     async def payload(type_: str) -> dict[str, Any]:
-        beside = links
-        if beside is None:
-            beside = reads.NONE if new else await reads.shown_of(session, ticket.id)
-        shown = beside._replace(timers=list(timers))
-        data: dict[str, Any] = {"ticket": reads.answer(ticket, shown, actor=None)}
+        if not rendered:
+            beside = links
+            if beside is None:
+                beside = reads.NONE if new else await reads.shown_of(session, ticket.id)
+            shown = beside._replace(timers=list(timers))
+            rendered.append(reads.answer(ticket, shown, actor=None))
+        data: dict[str, Any] = {"ticket": rendered[0]}
         if case is not None and type_.startswith("supervision."):
             data = {"supervision": (await supervision.render(session, [case]))[0], **data}
         return data
