@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from hotline.auth.service import Actor
-from hotline.db import inline
+from hotline.db import append, flush_all, inline
 from hotline.sla.calendar import SlaDuration, WorkingCalendar
 from hotline.sla.service import DEFAULT_ESCALATE_AFTER, Sla
 from hotline.supervision.models import Supervision, SupervisionEntry
@@ -22,11 +22,21 @@ TOP_LEVEL = 2  # 1: township committee, 2: county
 _KNOWN = "supervision_entries"  # session.info: case id -> all its entries, when known
 
 
-def _known(session: AsyncSession) -> dict[uuid.UUID, list[SupervisionEntry]]:
+class Entry(NamedTuple):
+    """A case's entry as rendered. Entries are only ever added, each a row queued with
+    ``append`` (no entity: a breach wave adds thousands)."""
+
+    type: str
+    note: str | None
+    actor: str
+    at: datetime
+
+
+def _known(session: AsyncSession) -> dict[uuid.UUID, list[Entry]]:
     """The entries of cases this session has loaded or opened whole, so that rendering
     them (an outbox payload per breach) needs neither a flush nor a query. Every entry
     is written by :func:`add_entry`, which keeps the lists whole; a rollback forgets them."""
-    known: dict[uuid.UUID, list[SupervisionEntry]] = session.info.setdefault(_KNOWN, {})
+    known: dict[uuid.UUID, list[Entry]] = session.info.setdefault(_KNOWN, {})
     return known
 
 
@@ -42,17 +52,14 @@ def add_entry(
     note: str | None,
     actor: Actor,
     now: datetime,
-) -> SupervisionEntry:
+) -> Entry:
     case.last_entry += 1
-    entry = SupervisionEntry(
-        supervision_id=case.id,
-        seq=case.last_entry,
-        type=type_,
-        note=note,
-        actor=actor.label,
-        at=now,
+    entry = Entry(type_, note, actor.label, now)
+    append(
+        session,
+        SupervisionEntry,
+        {"supervision_id": case.id, "seq": case.last_entry, **entry._asdict()},
     )
-    session.add(entry)
     if (entries := _known(session).get(case.id)) is not None:
         entries.append(entry)
     return entry
@@ -157,26 +164,29 @@ def escalate(session: AsyncSession, case: Supervision, actor: Actor, now: dateti
     add_entry(session, case, "escalated", f"raised to level {case.level}", actor, now)
 
 
+_E = SupervisionEntry.__table__.c
+
+
 async def entries_of(
     session: AsyncSession, case_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, list[SupervisionEntry]]:
+) -> dict[uuid.UUID, list[Entry]]:
     known = _known(session)
     missing = [i for i in case_ids if i not in known]
     if missing:
-        await session.flush()
-        loaded: dict[uuid.UUID, list[SupervisionEntry]] = {i: [] for i in missing}
-        rows = await session.scalars(
-            sa.select(SupervisionEntry)
-            .where(SupervisionEntry.supervision_id.in_(missing))
-            .order_by(SupervisionEntry.supervision_id, SupervisionEntry.seq)
+        await flush_all(session)  # the entries queued for cases not yet known
+        loaded: dict[uuid.UUID, list[Entry]] = {i: [] for i in missing}
+        rows = await session.execute(
+            sa.select(_E.supervision_id, _E.type, _E.note, _E.actor, _E.at)
+            .where(_E.supervision_id.in_(missing))
+            .order_by(_E.supervision_id, _E.seq)
         )
-        for row in rows:
-            loaded[row.supervision_id].append(row)
+        for case_id, *fields in rows:
+            loaded[case_id].append(Entry(*fields))
         known.update(loaded)
     return {i: list(known[i]) for i in case_ids}
 
 
-def case_json(case: Supervision, entries: Sequence[SupervisionEntry]) -> dict[str, Any]:
+def case_json(case: Supervision, entries: Sequence[Entry]) -> dict[str, Any]:
     return {
         "id": str(case.id),
         "subject": case.subject,
@@ -189,9 +199,7 @@ def case_json(case: Supervision, entries: Sequence[SupervisionEntry]) -> dict[st
         "opened_at": case.opened_at,
         "closed_at": case.closed_at,
         "escalate_at": case.escalate_at,
-        "entries": [
-            {"type": e.type, "note": e.note, "actor": e.actor, "at": e.at} for e in entries
-        ],
+        "entries": [e._asdict() for e in entries],
     }
 
 
