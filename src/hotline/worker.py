@@ -16,7 +16,8 @@ from hotline import idempotency
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
 from hotline.sla.service import warn_missing_calendar
-from hotline.webhooks.dispatcher import Dispatcher, new_client
+from hotline.webhooks.dispatcher import Dispatcher
+from hotline.webhooks.egress import new_client
 
 log = structlog.get_logger(__name__)
 PRUNE_EVERY = 3600.0
@@ -38,7 +39,7 @@ class Worker:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = new_client(self.runtime.settings.webhook_timeout)
+            self._client = new_client(self.runtime.settings)
         return self._client
 
     @property

@@ -15,7 +15,8 @@ from standardwebhooks.webhooks import Webhook
 from hotline.config import Settings
 from hotline.db import Database
 from hotline.runtime import Runtime
-from hotline.webhooks.dispatcher import Dispatcher, new_client
+from hotline.webhooks.dispatcher import Dispatcher
+from hotline.webhooks.egress import new_client
 
 from conftest import Api, Env, sweep
 from receiver import Receiver, running_receiver
@@ -40,7 +41,7 @@ async def receiver(env: Env) -> AsyncIterator[Receiver]:
 
 
 async def deliver(env: Env) -> int:
-    async with new_client(5.0) as client:
+    async with new_client(env.runtime.settings) as client:
         return await Dispatcher(env.runtime, client).drain()
 
 
@@ -278,7 +279,7 @@ async def test_two_dispatchers_never_send_one_delivery_at_once(
         db = Database(env.settings.database_url, pool_size=2)
         runtime = Runtime(env.runtime.settings, db, env.clock, env.runtime.calendar)
         try:
-            async with new_client(5.0) as client:
+            async with new_client(env.runtime.settings) as client:
                 return await Dispatcher(runtime, client).drain()
         finally:
             await db.dispose()

@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import random
-import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
 
 import httpx
 import sqlalchemy as sa
@@ -30,7 +28,6 @@ from hotline.db import UTCDateTime, in_index_order, inline, invalidate
 from hotline.runtime import Runtime
 from hotline.webhooks.models import WebhookDelivery, WebhookSubscription
 from hotline.webhooks.outbox import DELIVERED, FAILED, PENDING
-from hotline.webhooks.service import refused_address
 
 log = structlog.get_logger(__name__)
 BATCH = 50
@@ -85,21 +82,6 @@ def _retry_after(response: httpx.Response, now: datetime) -> float | None:
         return min(max((parsedate_to_datetime(value) - now).total_seconds(), 0.0), MAX_RETRY_AFTER)
     except (TypeError, ValueError):
         return None
-
-
-async def _refused(url: str) -> str | None:
-    """Why the target may not be called (SSRF), resolving its name now."""
-    host = urlsplit(url).hostname or ""
-    port = urlsplit(url).port or (443 if url.startswith("https") else 80)
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        return f"cannot resolve {host}: {exc}"
-    for info in infos:
-        address = str(info[4][0])
-        if refused_address(address):
-            return f"{host} resolves to a non-public address ({address})"
-    return None
 
 
 class Dispatcher:
@@ -172,10 +154,6 @@ class Dispatcher:
             return claims
 
     async def _send(self, claim: Claim) -> Outcome:
-        if not self.settings.webhook_allow_private:
-            reason = await _refused(claim.url)
-            if reason is not None:
-                return Outcome(ok=False, error=reason)
         at = self.runtime.clock.now()
         msg_id = str(claim.delivery_id)
         headers = {
@@ -247,12 +225,3 @@ class Dispatcher:
                     row.status = FAILED  # dead letter: GET /v1/webhook-deliveries?status=failed
                 else:
                     row.next_attempt_at = now + timedelta(seconds=delay)
-
-
-def new_client(settings_timeout: float) -> httpx.AsyncClient:
-    """One client for all deliveries: redirects are never followed."""
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings_timeout),
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-    )
