@@ -240,10 +240,20 @@ async def test_unknown_tickets_and_routes_are_404_problems(api: Api) -> None:
     assert_problem(r, 404)
 
 
-async def test_wrong_method_is_405_problem(api: Api, env: Env) -> None:
+async def test_wrong_method_is_405_problem_naming_every_allowed_method(
+    api: Api, env: Env
+) -> None:
+    """RFC 9110: a 405 lists what the path takes (its GET and POST are two routes)."""
     before = await counts(env)
-    assert_problem(await api.delete("/v1/tickets"), 405)
+    r = await api.delete("/v1/tickets")
+    assert_problem(r, 405)
+    assert r.headers["allow"] == "GET, HEAD, POST"
     assert await counts(env) == before
+    r = await api.put("/v1/departments/water", {})
+    assert_problem(r, 405)
+    assert r.headers["allow"] == "GET, HEAD, PATCH"
+    r = await api.post("/healthz", {})
+    assert (r.status_code, r.headers["allow"]) == (405, "GET, HEAD")
 
 
 @pytest.mark.parametrize(

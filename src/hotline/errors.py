@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -13,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import compile_path
 
 PROBLEM_JSON = "application/problem+json"
 MALFORMED_JSON = "malformed_json"  # request state: where a body stopped being JSON (guard)
@@ -61,6 +63,13 @@ class NotFound(HotlineError):
 
 class MethodNotAllowed(HotlineError):
     status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+    def __init__(self, detail: str, allow: Iterable[str] = (), **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.allow = sorted(set(allow))
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allow)} if self.allow else {}
 
 
 class Conflict(HotlineError):
@@ -190,6 +199,38 @@ _STATUS_ERRORS: dict[int, type[HotlineError]] = {
 Refusal = Callable[[str, HotlineError], Response]
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def _methods_by_path(app: FastAPI) -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """Each documented path's pattern and methods (HEAD beside GET, as Starlette
+    answers it), read once from the app's OpenAPI document."""
+    found: list[tuple[re.Pattern[str], frozenset[str]]] | None = getattr(
+        app.state, "methods_by_path", None
+    )
+    if found is None:
+        found = []
+        for path, item in app.openapi().get("paths", {}).items():
+            methods = {m.upper() for m in item if m in _HTTP_METHODS}
+            if "GET" in methods:
+                methods.add("HEAD")
+            found.append((compile_path(path)[0], frozenset(methods)))
+        app.state.methods_by_path = found
+    return found
+
+
+def allowed_methods(request: Request, exc: StarletteHTTPException) -> set[str]:
+    """What a 405's ``Allow`` lists: the methods of every route on the path. Starlette
+    names only the first route it matched (a path's GET and POST are two routes)."""
+    given = (exc.headers or {}).get("Allow", "")
+    allow = {m.strip() for m in given.split(",") if m.strip()}
+    path = request.url.path
+    for pattern, methods in _methods_by_path(request.app):
+        if pattern.match(path):
+            allow |= methods
+    return allow
+
+
 def _from_http(exc: StarletteHTTPException) -> HotlineError:
     """Starlette's and FastAPI's own HTTP errors as ours."""
     if exc.status_code == 400:
@@ -226,6 +267,8 @@ def install(app: FastAPI, refusals: Mapping[str, Refusal] | None = None) -> None
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         error = _from_http(exc)
+        if isinstance(error, MethodNotAllowed):
+            error.allow = sorted(allowed_methods(request, exc))
         path = request.url.path
         refuse = next((r for p, r in (refusals or {}).items() if path.startswith(p)), None)
         return refuse(path, error) if refuse else problem_response(error)
