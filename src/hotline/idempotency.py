@@ -25,17 +25,18 @@ from hotline.db import Base, JSONType, lock_key, try_xact_lock
 REPLAYED_HEADER = "Idempotent-Replayed"
 
 
-def openapi_extra(**more: Any) -> dict[str, Any]:
+def openapi_extra(reused: int = 422, **more: Any) -> dict[str, Any]:
     """What the OpenAPI document adds to each route that runs through ``deps.write``: the
     ``Idempotency-Key`` header (read from the request there, so not a parameter that
-    FastAPI would parse on every call), with ``more`` of the operation besides."""
+    FastAPI would parse on every call), with ``more`` of the operation besides.
+    ``reused``: the status of a key reused with another request (Open311: 400)."""
     header = {
         "name": "Idempotency-Key",
         "in": "header",
         "required": False,
         "description": "Makes a retry safe: the same key with the same request answers "
         "the first 2xx answer again (with `Idempotent-Replayed: true`); with another "
-        "request, 422. Per principal, kept at least 24 hours.",
+        f"request, {reused}. Per principal, kept at least 24 hours.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 255},
     }
     return {"parameters": [header], **more}

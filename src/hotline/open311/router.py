@@ -362,7 +362,7 @@ def _add_routes(fmt: Format) -> None:
             ),
             **_error_responses(fmt, 400, 403, 413, 415, 429),
         },
-        openapi_extra=idempotency.openapi_extra(**FORM_BODY),
+        openapi_extra=idempotency.openapi_extra(400, **FORM_BODY),
     )
 
     async def get_requests(
