@@ -15,7 +15,8 @@ What it measures, on a throw-away PostgreSQL database of its own:
   and the result is checked with SQL: one ``ticket.sla_breached`` event, one supervision
   case and one ``supervision.opened`` event per due timer, no running timer left due;
 * the SQL the idle sweeps and the breach wave sent (statements, per ticket, time waiting
-  on the database versus time elsewhere), from SQLAlchemy cursor events;
+  on the database), from SQLAlchemy cursor events, and the process's CPU time during the
+  wave (its batches run side by side, so their waits overlap);
 * the idle sweep again after the wave (information: no target);
 * ``EXPLAIN (ANALYZE, BUFFERS)`` of the sweeper's candidate query
   (``sweeper.due_query``, compiled as the sweep sends it) replayed as a prepared
