@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 import sqlalchemy as sa
+
+from hotline.app import create_app
 
 from conftest import ADMIN_TOKEN, TICKET, Api, Env
 
@@ -240,9 +243,7 @@ async def test_unknown_tickets_and_routes_are_404_problems(api: Api) -> None:
     assert_problem(r, 404)
 
 
-async def test_wrong_method_is_405_problem_naming_every_allowed_method(
-    api: Api, env: Env
-) -> None:
+async def test_wrong_method_is_405_problem_naming_every_allowed_method(api: Api, env: Env) -> None:
     """RFC 9110: a 405 lists what the path takes (its GET and POST are two routes)."""
     before = await counts(env)
     r = await api.delete("/v1/tickets")
@@ -335,3 +336,33 @@ async def test_malformed_json_is_checked_after_the_token_and_the_role(api: Api) 
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert r.status_code == 404  # an action reads its body raw, after scope and role
+
+
+async def test_a_dropped_database_connection_is_503_then_recovers(env: Env) -> None:
+    """The server dropped the connection (a restart, a failover): the request that finds
+    it answers 503 with Retry-After, not 500, and the next one is served on a new one."""
+    if env.runtime.db.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no server to drop connections")
+    settings = env.settings.model_copy(update={"db_pool_size": 1})
+    app = create_app(settings, env.clock)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://hotline.test") as client,
+    ):
+        assert (await client.get("/v1/departments", headers=headers)).status_code == 200
+        db = app.state.runtime.db
+        (pid,) = await db.peek(sa.select(sa.func.pg_backend_pid()))  # its one connection
+        admin = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        r = await client.get("/v1/departments", headers=headers)
+        assert r.status_code == 503, r.text
+        assert r.headers["content-type"].startswith(PROBLEM_JSON)
+        assert r.json()["type"] == "urn:hotline:problem:unavailable"
+        assert r.headers["retry-after"] == "1"
+        assert not any(leak in r.text for leak in LEAKS)
+        assert (await client.get("/v1/departments", headers=headers)).status_code == 200

@@ -6,12 +6,14 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
@@ -131,6 +133,36 @@ class RateLimited(HotlineError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": str(self.retry_after)}
+
+
+class Unavailable(HotlineError):
+    """The database cannot be reached or cannot answer now (down, restarting, a dropped
+    connection, too many clients, SQLite busy): worth retrying, unlike a 500."""
+
+    status, slug, title = 503, "unavailable", "Service unavailable"
+    RETRY_AFTER = 1
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.RETRY_AFTER)}
+
+
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused or reset while connecting
+    TimeoutError,
+    sa_exc.OperationalError,  # PEP 249: the database's operation, not the request
+    sa_exc.InterfaceError,
+    sa_exc.TimeoutError,  # the pool's
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Does ``exc`` say the database could not serve the request now?"""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, _UNREACHABLE)
 
 
 class Problem(BaseModel):
@@ -275,6 +307,15 @@ def install(app: FastAPI, refusals: Mapping[str, Refusal] | None = None) -> None
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        if unreachable(exc):
+            log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc))
+            return problem_response(
+                Unavailable(
+                    "The database could not serve the request; try again shortly. A write "
+                    "retried with the same Idempotency-Key takes effect once, whether or not "
+                    "this attempt did."
+                )
+            )
         log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
         error = HotlineError("The service failed to handle the request; nothing was changed.")
         error.status, error.slug, error.title = 500, "internal", "Internal server error"
