@@ -15,7 +15,7 @@ import structlog
 from hotline import idempotency
 from hotline.runtime import Runtime
 from hotline.sla import sweeper
-from hotline.sla.service import warn_missing_calendar
+from hotline.sla.service import refresh_calendar, warn_missing_calendar
 from hotline.webhooks.dispatcher import Dispatcher
 from hotline.webhooks.egress import new_client
 
@@ -47,6 +47,10 @@ class Worker:
         return Dispatcher(self.runtime, self.client)
 
     async def sweep(self) -> sweeper.SweepReport:
+        # Calendar years entered through an API process since (a case's escalation and
+        # every clock the sweep computes count on them), looked for every 30 s at most.
+        async with self.runtime.db.reading() as session:
+            await refresh_calendar(session, self.runtime)
         report = await sweeper.sweep(self.runtime)
         now = self.runtime.clock.now()
         today = now.date()

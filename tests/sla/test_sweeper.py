@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import sqlalchemy as sa
+
+from hotline.app import start_runtime
+from hotline.supervision.models import Supervision
+from hotline.worker import Worker
 
 from conftest import Api, Env, sweep
 
@@ -248,3 +254,30 @@ async def test_merge_closes_the_open_case(api: Api, env: Env) -> None:
     await p["op"].act(b, "merge", {"into": a["id"]})
     cases = (await p["sup"].get("/v1/supervisions", params={"ticket_id": b["id"]})).json()["items"]
     assert cases[0]["status"] == "closed"
+
+
+async def test_a_worker_counts_on_calendar_years_entered_through_the_api(
+    api: Api, env: Env
+) -> None:
+    """``hotline worker`` runs in its own process: a year entered through an API process
+    after it started still decides the escalation time of the cases it opens."""
+    p = await setup(api, resolution_sla="PT2H", calendar="natural")  # escalation: P1D working
+    worker_runtime = await start_runtime(env.settings, env.clock)  # as `hotline worker`
+    try:
+        env.clock.set(datetime(2031, 3, 3, 2, 0, tzinfo=UTC))  # Monday 10:00 in Shanghai
+        await p["op"].ticket()
+        r = await api.put("/v1/calendar/2031", {"holidays": ["2031-03-04"], "workdays": []})
+        assert r.status_code == 200, r.text
+        env.clock.advance(timedelta(hours=3))
+        worker = Worker(worker_runtime)
+        try:
+            assert (await worker.tick()).breached == 1
+        finally:
+            await worker.close()
+        async with env.runtime.db.reading() as session:
+            escalate_at = await session.scalar(sa.select(Supervision.escalate_at))
+        # One working day from Monday 13:00 with Tuesday a holiday: the end of Wednesday.
+        assert escalate_at == datetime(2031, 3, 5, 16, 0, tzinfo=UTC)
+    finally:
+        await worker_runtime.db.dispose()
+        env.runtime.calendar._configured.pop(2031, None)
