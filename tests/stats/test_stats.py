@@ -104,7 +104,9 @@ async def build(api: Api, env: Env) -> dict[str, Api]:
     at(env, 27)
     assert (await sweep(env)).breached == 1  # C's callback, nothing else
     c = await op.act(c, "callback", reached)
-    assert [t["state"] for t in c["timers"] if t["kind"] == "callback"] == ["breached"]
+    (callback,) = [t for t in c["timers"] if t["kind"] == "callback"]
+    # Met after its breach: it stays breached, and when it was made is kept.
+    assert (callback["state"], callback["met_at"]) == ("breached", "2026-11-24T04:30:00Z")
     assert c["overdue"] is True
     at(env, 30)
     e = await op.act(e, "callback", reached)
@@ -151,7 +153,7 @@ WATER = {  # A, B, C, L
     "response_rate": 2 / 3,  # A, B in time; C breached; L still running
     "resolution_rate": 0.5,
     "satisfaction_rate": 2 / 3,  # A satisfied, B basically, C dissatisfied
-    "median_hours_to_callback": 3.0,  # 2, 4 (C's breached callback was never met)
+    "median_hours_to_callback": 4.0,  # 2, 4, 25 (C called back after its breach)
     "median_hours_to_resolution": 7.5,  # A 5, B 10 (C is not resolved now)
     "score": 73 / 120,  # .30 x 2/3 + .35 x 1/2 + .35 x 2/3 = .2 + .175 + .2333...
 }

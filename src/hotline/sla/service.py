@@ -135,14 +135,18 @@ class Timers:
         configured = SlaDuration.parse(lead) if lead else None
         return due - warning_lead(self.now, due, configured)
 
-    def meet(self, *kinds: str) -> list[Timer]:
-        met = []
+    def meet(self, *kinds: str) -> None:
+        """The running clocks of these kinds are met now. One the sweeper already
+        breached stays breached and records when it was met all the same (a callback
+        reached late still counts in how long callbacks take, whenever the sweep ran)."""
         for kind in kinds:
             timer = self.running(kind)
             if timer is not None:
                 timer.state, timer.met_at = MET, self.now
-                met.append(timer)
-        return met
+                continue
+            latest = next((t for t in reversed(self.rows) if t.kind == kind), None)
+            if latest is not None and latest.state == BREACHED and latest.met_at is None:
+                latest.met_at = self.now
 
     def cancel(self, *kinds: str) -> None:
         for timer in self.rows:

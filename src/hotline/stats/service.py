@@ -225,7 +225,8 @@ async def _counts(
 def _durations(
     period: Period, dimension: Dimension, rollup: Rollup | None = None
 ) -> sa.CompoundSelect[Any]:
-    """``(key, measure, start, end)`` for each met callback and each resolution that stands."""
+    """``(key, measure, start, end)`` for each callback made (met in time, late, or after
+    its breach) and each resolution that stands."""
     key = _key(dimension, rollup).label("key")
     callback = _scoped(
         sa.select(
@@ -236,7 +237,7 @@ def _durations(
         )
         .select_from(Ticket)
         .join(Timer, _callback_of_ticket(period))
-        .where(Timer.state == sla.MET),
+        .where(Timer.met_at.is_not(None)),
         period,
         dimension,
         group=False,
