@@ -62,6 +62,23 @@ async def test_callback_breached_after_due(api: Api, env: Env) -> None:
     assert (await sweep(env)).breached == 0  # once only
 
 
+async def test_a_deadline_is_breached_once_past_not_at_it(api: Api, env: Env) -> None:
+    """API.md: "A running timer past `due_at` is `breached`"; a callback at `due_at` is in
+    time, whichever of the sweep and the call comes first at that instant."""
+    p = await setup(api, resolution_sla="P10D", calendar="natural")
+    t = await p["op"].ticket()
+    due = datetime.fromisoformat(timer(t, "callback")["due_at"])
+    env.clock.set(due)
+    assert (await sweep(env)).breached == 0
+    t = await p["op"].act(t, "callback", {"outcome": "reached"})
+    assert (timer(t, "callback")["state"], t["overdue"]) == ("met", False)
+    late = await p["op"].ticket()
+    env.clock.set(datetime.fromisoformat(timer(late, "callback")["due_at"]))
+    assert (await sweep(env)).breached == 0
+    env.clock.advance(timedelta(microseconds=1))
+    assert (await sweep(env)).breached == 1
+
+
 async def test_resolution_breach_opens_one_case_and_escalates(api: Api, env: Env) -> None:
     p = await setup(api, resolution_sla="PT48H", calendar="natural", escalate_after="PT24H")
     t = await p["op"].ticket()

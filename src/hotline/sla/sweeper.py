@@ -75,16 +75,22 @@ def _unique(ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     return list(dict.fromkeys(ids))
 
 
+def past(due_at: datetime, now: datetime) -> bool:
+    """A deadline is breached once it has passed (API.md: "past `due_at`"): a callback
+    or a resolution at ``due_at`` itself is in time, as the statistics count it."""
+    return due_at < now
+
+
 def due_query(
     subject_type: str, when: Any, now: datetime, limit: int, *more: sa.ColumnElement[bool]
 ) -> sa.Select[uuid.UUID]:
-    """Subjects with a running timer whose ``when`` (due or warning time) has come, in
-    that order, through the partial indexes (the bench EXPLAINs this)."""
+    """Subjects with a running timer whose ``when`` has come (a due time: passed, see
+    ``past``; a warning time: reached), in that order, through the partial indexes (the
+    bench EXPLAINs this)."""
+    came = when < now if when is Timer.due_at else when <= now
     return (
         sa.select(Timer.subject_id)
-        .where(
-            Timer.state == inline(RUNNING), when <= now, Timer.subject_type == subject_type, *more
-        )
+        .where(Timer.state == inline(RUNNING), came, Timer.subject_type == subject_type, *more)
         .order_by(when)
         .limit(limit)
     )
@@ -130,7 +136,7 @@ async def breach_batch(
         with session.no_autoflush:
             for ticket in locked:
                 timers = all_timers[ticket.id]
-                due = [t for t in timers if t.state == RUNNING and t.due_at <= now]
+                due = [t for t in timers if t.state == RUNNING and past(t.due_at, now)]
                 if due:
                     beside = links.get(ticket.id)
                     await _breach(session, runtime, ticket, timers, due, now, subs, cases, beside)
@@ -218,7 +224,7 @@ async def dispute_batch(
         subs = await outbox.subscribed(session)
         breached = 0
         for dispute in locked:
-            due = [t for t in all_timers[dispute.id] if t.state == RUNNING and t.due_at <= now]
+            due = [t for t in all_timers[dispute.id] if t.state == RUNNING and past(t.due_at, now)]
             if not due:
                 continue
             for timer in due:
@@ -301,7 +307,7 @@ async def warn_batch(
                     {"timer": t.kind, "due_at": _iso(t.due_at), "timer_id": str(t.id)},
                 )
                 for t in due
-                if t.due_at > now
+                if not past(t.due_at, now)
             ]
             if events:
                 await record(
@@ -391,8 +397,10 @@ NEXT_WORK = sa.select(
 async def _work(runtime: Runtime, now: datetime) -> tuple[bool, bool, bool]:
     """Is anything due (breaches, warnings, escalations)? One statement outside a
     transaction: the whole cost of a sweep with nothing due."""
-    row = await runtime.db.peek(NEXT_WORK)
-    due, warn, escalate = (at is not None and at <= now for at in row)
+    due_at, warn_at, escalate_at = tuple(await runtime.db.peek(NEXT_WORK))
+    due = due_at is not None and past(due_at, now)
+    warn = warn_at is not None and warn_at <= now
+    escalate = escalate_at is not None and escalate_at <= now
     return due, warn, escalate
 
 
