@@ -316,6 +316,14 @@ async def test_bad_action_bodies_are_422_and_change_nothing(api: Api, env: Env) 
     assert after["version"] == ticket["version"] and after["pending_extension"] is None
 
 
+async def post_raw(api: Api, path: str, raw: bytes, token: str | None) -> httpx.Response:
+    """``raw`` sent as JSON, with ``token`` (None: no Authorization header)."""
+    headers = {"Content-Type": "application/json"}
+    if token is not None:
+        headers["Authorization"] = f"Bearer {token}"
+    return await api.client.post(path, content=raw, headers=headers)
+
+
 async def test_malformed_json_is_checked_after_the_token_and_the_role(api: Api) -> None:
     """API.md's order (401, 404, 403, 422) holds for a body that is not JSON at all, which
     FastAPI would decode before any check: the guard defers it (hotline.guard)."""
@@ -324,10 +332,7 @@ async def test_malformed_json_is_checked_after_the_token_and_the_role(api: Api) 
     raw = b'{"kind": "petition",'
     for path in ("/v1/tickets", "/v1/departments", "/v1/principals", "/v1/routing-rules"):
         for token, status in ((None, 401), ("nope", 401), (department, 403), (ADMIN_TOKEN, 422)):
-            headers = {"Content-Type": "application/json"}
-            if token is not None:
-                headers["Authorization"] = f"Bearer {token}"
-            r = await api.client.post(path, content=raw, headers=headers)
+            r = await post_raw(api, path, raw, token)
             assert r.status_code == status, (path, token, r.text)
         assert r.json()["errors"] == [{"loc": ["body", 20], "msg": "JSON decode error"}]
     r = await api.client.post(
@@ -336,6 +341,46 @@ async def test_malformed_json_is_checked_after_the_token_and_the_role(api: Api) 
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert r.status_code == 404  # an action reads its body raw, after scope and role
+
+
+DEEP = b'{"note": "x", "extra": ' + b"[" * 2000 + b"]" * 2000 + b"}"
+REFUSED_BODIES = [
+    pytest.param(b'{"note": "a\\u0000b"}', ["body", "note"], id="nul"),
+    pytest.param(b'{"note": "a\\ud800b"}', ["body", "note"], id="lone-surrogate"),
+    pytest.param(b'{"note": "\xff\xfe"}', ["body"], id="not-utf-8"),
+    pytest.param(DEEP, ["body"], id="nested-2000-deep"),
+]
+
+
+@pytest.mark.parametrize(("raw", "loc"), REFUSED_BODIES)
+async def test_a_body_no_route_may_store_is_checked_after_token_scope_and_role(
+    api: Api, raw: bytes, loc: list[str]
+) -> None:
+    """NUL, a lone surrogate, bytes that are not UTF-8 and JSON nested past the parser's
+    depth are all 422 for the body, after 401, 404 and 403 (never a 500)."""
+    await api.department("water")
+    await api.rule(topic="water_supply", department_code="water")
+    op = await api.principal("operator")
+    ticket = await api.as_(op).ticket()
+    await api.department("roads", "enforcement")
+    roads = await api.principal("department", department_code="roads")
+    viewer = await api.principal("viewer")
+    comment = f"/v1/tickets/{ticket['id']}/actions/comment"
+    for path in ("/v1/tickets", comment):
+        for token, status in ((None, 401), ("nope", 401), (viewer, 403), (op, 422)):
+            r = await post_raw(api, path, raw, token)
+            assert r.status_code == status, (path, token, r.text)
+        problem = assert_problem(r, 422, "validation")
+        assert problem["errors"][0]["loc"][: len(loc)] == loc, problem
+    r = await post_raw(api, comment, raw, roads)
+    assert r.status_code == 404, r.text  # not its ticket: as if it did not exist
+
+
+async def test_a_query_no_route_may_read_is_checked_after_the_token(api: Api) -> None:
+    for query in ("q=a%00b", "q=%ff%fe"):
+        r = await api.client.get(f"/v1/tickets?{query}")
+        assert_problem(r, 401, "unauthorized")
+        assert_problem(await api.get(f"/v1/tickets?{query}"), 422, "validation")
 
 
 async def test_a_dropped_database_connection_is_503_then_recovers(env: Env) -> None:

@@ -60,6 +60,9 @@ async def current_actor(request: Request) -> Actor:
     if runtime.limiter is not None and actor.id is not None:
         await runtime.limiter.check(str(actor.id))
     request.state.actor = actor
+    refused = request.scope.get("state", {}).get(errors.QUERY_REFUSED)
+    if refused is not None:  # hotline.guard: a query string no route may read
+        raise refused
     return actor
 
 

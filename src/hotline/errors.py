@@ -19,7 +19,9 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 PROBLEM_JSON = "application/problem+json"
-MALFORMED_JSON = "malformed_json"  # request state: where a body stopped being JSON (guard)
+# Request state set by hotline.guard, answered after the 401, 404 and 403 checks:
+BODY_REFUSED = "body_refused"  # {loc, msg}: why the body is no JSON text we can store
+QUERY_REFUSED = "query_refused"  # the ValidationFailed for a query string we cannot read
 log = structlog.get_logger(__name__)
 
 
@@ -290,10 +292,10 @@ def install(app: FastAPI, refusals: Mapping[str, Refusal] | None = None) -> None
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = validation_errors(exc.errors())
-        position = request.scope.get("state", {}).get(MALFORMED_JSON)
-        if position is not None:  # hotline.guard passed malformed JSON on: the body's error
+        refused = request.scope.get("state", {}).get(BODY_REFUSED)
+        if refused is not None:  # hotline.guard passed the body on: the body's error
             errors = [e for e in errors if e["loc"][:1] != ["body"]]
-            errors.insert(0, {"loc": ["body", position], "msg": "JSON decode error"})
+            errors.insert(0, refused)
         return problem_response(ValidationFailed(_summary(errors), errors))
 
     @app.exception_handler(StarletteHTTPException)

@@ -1,5 +1,10 @@
-"""Input hygiene before any route runs: body size (413), content type (415), and text
-PostgreSQL cannot store or that is not valid Unicode (NUL, unpaired surrogates: 422)."""
+"""Input hygiene before any route runs: body size (413), content type (415), and input
+PostgreSQL cannot store or that is not text (NUL, unpaired surrogates, not UTF-8, not
+JSON, nested past the parser's depth: 422).
+
+The 422s are checked after 401, 404 and 403 (API.md's order), so under ``/v1/`` the
+guard only marks them in the request's state: a query's is raised once the principal
+is known (``deps.current_actor``), a body's where the route validates its body."""
 
 from __future__ import annotations
 
@@ -21,21 +26,39 @@ _WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
 _BAD_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
-def _bad_text(value: Any, loc: tuple[str | int, ...] = ("body",)) -> tuple[str | int, ...] | None:
+BAD_TEXT = "text must not contain NUL characters or unpaired surrogates"
+
+
+def bad_text(value: Any, loc: tuple[str | int, ...] = ("body",)) -> tuple[str | int, ...] | None:
     """Where a NUL or an unpaired surrogate sits in a parsed JSON body, if anywhere."""
     if isinstance(value, str):
         return loc if _BAD_CHAR.search(value) else None
     if isinstance(value, dict):
         for k, v in value.items():
-            found = _bad_text(k, loc) or _bad_text(v, (*loc, k))
+            found = bad_text(k, loc) or bad_text(v, (*loc, k))
             if found:
                 return found
     if isinstance(value, list):
         for i, v in enumerate(value):
-            found = _bad_text(v, (*loc, i))
+            found = bad_text(v, (*loc, i))
             if found:
                 return found
     return None
+
+
+def body_refusal(body: bytes) -> tuple[list[str | int], str] | None:
+    """Where and why a JSON body cannot be taken (not UTF-8, not JSON, nested past the
+    parser's depth, text PostgreSQL cannot store), or None."""
+    try:
+        parsed = json.loads(body)
+    except UnicodeDecodeError:
+        return ["body"], "is not UTF-8"
+    except json.JSONDecodeError as exc:
+        return ["body", exc.pos], "JSON decode error"
+    except RecursionError:
+        return ["body"], "nests too deeply"
+    where = bad_text(parsed)
+    return (list(where), BAD_TEXT) if where else None
 
 
 def _is_json(content_type: str) -> bool:
@@ -45,14 +68,14 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-def _defer_malformed(scope: Scope, position: int) -> None:
-    """Malformed JSON is a 422 for the body, which API.md checks after 401, 404 and 403.
-    FastAPI decodes a JSON body before it runs a route's dependencies, so it would answer
-    first: the request goes on with a content type FastAPI does not decode (the body's
-    bytes then fail the route's body model, after the checks), and the state says where
-    the JSON broke, for ``errors`` to answer it as the decode error it is. Routes that
-    read their body raw (actions) see the same bytes and decode them themselves."""
-    scope.setdefault("state", {})[errors.MALFORMED_JSON] = position
+def _defer_body(scope: Scope, loc: list[str | int], msg: str) -> None:
+    """A body refused for its content is a 422, which API.md checks after 401, 404 and
+    403. FastAPI decodes a JSON body before it runs a route's dependencies, so it would
+    answer first: the request goes on with a content type FastAPI does not decode (the
+    body's bytes then fail the route's body model, after the checks), and the state says
+    what was wrong, for ``errors`` to answer it. Routes that read their body raw (actions)
+    see the same bytes and refuse them themselves (``workflow.parse_body``)."""
+    scope.setdefault("state", {})[errors.BODY_REFUSED] = {"loc": loc, "msg": msg}
     scope["headers"] = [
         (k, b"application/x-malformed-json" if k.lower() == b"content-type" else v)
         for k, v in scope["headers"]
@@ -79,7 +102,12 @@ class GuardMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            self._check_query(scope)
+            try:
+                self._check_query(scope)
+            except errors.ValidationFailed as exc:
+                if not scope["path"].startswith(self.json_prefix):
+                    raise
+                scope.setdefault("state", {})[errors.QUERY_REFUSED] = exc
             if scope["method"] in _WITH_BODY:
                 receive = await self._checked_body(scope, receive)
         except errors.HotlineError as exc:
@@ -130,18 +158,9 @@ class GuardMiddleware:
                 raise errors.UnsupportedMediaType(
                     "Send JSON with 'Content-Type: application/json'."
                 )
-            try:
-                parsed = json.loads(body)
-            except UnicodeDecodeError:
-                raise errors.ValidationFailed.field(["body"], "is not UTF-8") from None
-            except json.JSONDecodeError as exc:
-                _defer_malformed(scope, exc.pos)
-                parsed = None
-            where = _bad_text(parsed)
-            if where:
-                raise errors.ValidationFailed.field(
-                    list(where), "text must not contain NUL characters or unpaired surrogates"
-                )
+            refused = body_refusal(body)
+            if refused is not None:
+                _defer_body(scope, *refused)
         sent = False
 
         async def replay() -> Message:

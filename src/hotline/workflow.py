@@ -16,7 +16,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from hotline import errors
+from hotline import errors, guard
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
 
@@ -173,9 +173,13 @@ def parse_body(raw: bytes, model: type[M]) -> M:
     try:
         data = orjson.loads(raw or b"{}")
     except orjson.JSONDecodeError:
-        raise errors.ValidationFailed.field(["body"], "is not valid JSON") from None
+        # Why, as the input guard words it (orjson also refuses a lone surrogate).
+        loc, msg = guard.body_refusal(raw) or (["body"], "is not valid JSON")
+        raise errors.ValidationFailed.field(loc, msg) from None
     if not isinstance(data, dict):
         raise errors.ValidationFailed.field(["body"], "must be a JSON object")
+    if where := guard.bad_text(data):
+        raise errors.ValidationFailed.field(list(where), guard.BAD_TEXT)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
