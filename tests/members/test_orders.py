@@ -229,3 +229,30 @@ async def test_referral_links_parent_and_child(api: Api) -> None:
         "result": "已取缔",
     }
     assert "ticket.referred" in [e["type"] for e in events]
+
+
+async def test_a_returned_order_leaves_the_board_of_a_member_without_its_skills(
+    api: Api,
+) -> None:
+    """组织派单 to a member who lacks the order's skills, who returns it: it may still read
+    the order it held, but its board shows only orders whose skills it has, and it may
+    not claim this one (403: not its to claim); a member with the skills does."""
+    app = api.as_(await api.principal("app"))
+    op = api.as_(await api.principal("operator"))
+    unskilled = await member(api, "m-none", [])
+    lawyer = await member(api, "m-law", ["legal"])
+    o = await order(app, ["legal"])
+    assert (await unskilled.get(f"/v1/tickets/{o['id']}")).status_code == 404
+    o = await op.act(o, "dispatch", {"member_id": "m-none"})
+    o = await unskilled.act(o, "return", {"reason": "不会"})
+    assert o["status"] == "posted"
+    seen = await unskilled.get(f"/v1/tickets/{o['id']}")
+    assert seen.status_code == 200 and "claim" not in seen.json()["allowed_actions"]
+    board = (await unskilled.get("/v1/tickets", params={"status": "posted"})).json()["items"]
+    assert board == []
+    assert (await unskilled.get("/v1/tickets")).json()["items"] == []
+    r = await unskilled.post(f"/v1/tickets/{o['id']}/actions/claim", {})
+    assert r.status_code == 403, r.text
+    board = (await lawyer.get("/v1/tickets", params={"status": "posted"})).json()["items"]
+    assert [t["id"] for t in board] == [o["id"]]
+    assert (await lawyer.act(o, "claim"))["member_id"] == "m-law"

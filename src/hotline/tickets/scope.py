@@ -60,13 +60,26 @@ def visible(actor: Actor) -> sa.ColumnElement[bool]:
         return sa.or_(
             Ticket.member_id == actor.member_id,
             Ticket.id.in_(held),
-            # The board: posted orders whose every skill the member has.
-            sa.and_(Ticket.status == "posted", json_subset(Ticket.skills, list(actor.skills))),
+            sa.and_(Ticket.status == "posted", _on_board(actor)),
             Ticket.created_by == actor.id,
         )
     if actor.role is Role.app:
         return Ticket.created_by == actor.id
     return sa.false()
+
+
+def _on_board(actor: Actor) -> sa.ColumnElement[bool]:
+    """The board: posted orders whose every skill the member has."""
+    return json_subset(Ticket.skills, list(actor.skills))
+
+
+def listed(actor: Actor) -> sa.ColumnElement[bool]:
+    """What the actor's lists show: what it may read, except that a member sees posted
+    orders on the board only (API.md: "only orders whose `skills` it has"), even one it
+    held before returning it, which it may still read by id."""
+    if actor.role is Role.member:
+        return sa.and_(visible(actor), sa.or_(Ticket.status != "posted", _on_board(actor)))
+    return visible(actor)
 
 
 def _in_scope(actor: Actor) -> tuple[sa.ColumnElement[bool], ...]:

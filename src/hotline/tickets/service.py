@@ -27,7 +27,7 @@ from hotline.tickets import transitions as tx
 from hotline.tickets.change import Change, Timeline, announce, touch
 from hotline.tickets.intake import Intake, open_ticket
 from hotline.tickets.models import TICKET_COLUMNS, Ticket, TicketEvent, TicketView
-from hotline.tickets.scope import find_visible, get_visible, parse_id, visible
+from hotline.tickets.scope import find_visible, get_visible, listed, parse_id
 from hotline.tickets.views import ticket_json
 from hotline.workflow import parse_body, parse_if_match
 
@@ -259,7 +259,7 @@ def _page(
     actor: Actor, given: frozenset[str], overdue: bool | None, supervised: bool | None
 ) -> sa.Select[Any]:
     by_update = "updated_since" in given
-    stmt = sa.select(*TICKET_COLUMNS).where(visible(actor))
+    stmt = sa.select(*TICKET_COLUMNS).where(listed(actor))
     for name, column in (
         ("status", Ticket.status),
         ("kind", Ticket.kind),

@@ -40,6 +40,10 @@ def holder(ticket: Ticket, actor: Actor) -> bool:
     return ticket.member_id is not None and ticket.member_id == actor.member_id
 
 
+def skills_fit(ticket: Ticket, actor: Actor) -> bool:
+    return set(ticket.skills or ()) <= set(actor.skills)
+
+
 def grid_leader(ticket: Ticket, actor: Actor) -> bool:
     return ticket.grid_code is not None and ticket.grid_code in actor.grid_codes
 
@@ -60,8 +64,9 @@ DISPUTE_OPENERS: dict[Role, Condition] = {
     Role.member: grid_leader,
 }
 DEPARTMENT: dict[Role, Condition] = {Role.department: own_department}
-# Any member who can see a posted order (its skills fit) may claim it.
-CLAIMER: dict[Role, Condition] = {Role.member: anyone}
+# A member claims a posted order from its board: every skill the order asks for is its
+# own (one that held the order before returning it still reads it, but may not claim it).
+CLAIMER: dict[Role, Condition] = {Role.member: skills_fit}
 # Everyone who can see the ticket may comment on it, except a viewer.
 ANYONE: dict[Role, Condition] = {r: anyone for r in Role if r not in (Role.viewer, Role.admin)}
 
