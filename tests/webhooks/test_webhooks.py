@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +18,7 @@ from hotline.db import Database
 from hotline.runtime import Runtime
 from hotline.webhooks.dispatcher import Dispatcher
 from hotline.webhooks.egress import new_client
+from hotline.webhooks.models import WebhookSubscription
 
 from conftest import Api, Env, sweep
 from receiver import Receiver, running_receiver
@@ -244,6 +246,63 @@ async def test_rolled_back_change_sends_nothing(api: Api, env: Env, receiver: Re
         "ticket.created",
         "ticket.dispatched",
     ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1/x",  # the dispatcher's parser cannot read it
+        "http://example.com:abc/x",
+        "http://0177.0.0.1:8614/x",
+        "http://127.0.0.1:99999/x",
+        "http://exa mple.com/x",
+        "http://a..b/x",
+        "http://-a.example/x",
+        "http://user:pw@example.com/x",
+        # Numeric forms of 127.0.0.1 (the resolver's reading), private by default.
+        "http://127.1/x",
+        "http://2130706433/x",
+        "http://0x7f000001/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://localhost./x",
+    ],
+)
+async def test_a_url_no_delivery_could_use_is_422(api: Api, url: str) -> None:
+    r = await api.post("/v1/webhook-subscriptions", {"url": url, "events": ["*"]})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "url"]
+
+
+async def test_good_urls_are_taken(api: Api) -> None:
+    for url in ("https://例え.jp/hook", "http://hooks.example.org:8443/x?a=1"):
+        r = await api.post("/v1/webhook-subscriptions", {"url": url, "events": ["*"]})
+        assert r.status_code == 201, (url, r.text)
+
+
+async def test_one_unsendable_url_fails_only_its_own_delivery(
+    api: Api, env: Env, receiver: Receiver
+) -> None:
+    """A subscription stored before its URL was checked (an older release, a restore):
+    its delivery fails with its reason; the others of the batch are delivered."""
+    p = await setup(api)
+    good = await subscribe(api, receiver.url, ["ticket.created"])
+    bad = await subscribe(api, receiver.url, ["ticket.created"])
+    async with env.runtime.db.transaction() as session:
+        await session.execute(
+            sa.update(WebhookSubscription)
+            .where(WebhookSubscription.id == uuid.UUID(bad["id"]))
+            .values(url="http://[::1/x")
+        )
+    env.runtime.db.reference.clear()
+    await p["op"].ticket()
+    assert await deliver(env) == 2
+    assert len(receiver.received) == 1
+    r = await api.get("/v1/webhook-deliveries", params={"status": "pending"})
+    (pending,) = r.json()["items"]
+    assert pending["subscription_id"] == bad["id"]
+    assert "InvalidURL" in pending["last_error"]
+    r = await api.get("/v1/webhook-deliveries", params={"status": "delivered"})
+    assert [d["subscription_id"] for d in r.json()["items"]] == [good["id"]]
 
 
 async def test_ssrf_refused_unless_allowed(api: Api, env: Env) -> None:

@@ -165,7 +165,7 @@ class Dispatcher:
         }
         try:
             response = await self.client.post(claim.url, content=claim.body, headers=headers)
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # whatever it is, it is this delivery's failure alone
             return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}"[:500])
         if 200 <= response.status_code < 300:
             return Outcome(ok=True)

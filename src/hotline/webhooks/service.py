@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import re
 import secrets
+import socket
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,24 +35,53 @@ def refused_address(address: str) -> bool:
     return not ip.is_global or ip.is_multicast
 
 
+# A DNS name as a receiver's host: labels of letters, digits and inner hyphens (an
+# internationalised name is checked as its IDNA form, as it is resolved).
+_HOST_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*\.?", re.I)
+
+
+def _numeric_addresses(host: str) -> list[str] | None:
+    """The addresses a numeric host stands for (``127.1``, ``2130706433`` and ``0x7f000001``
+    are 127.0.0.1 to the resolver), or None for a name. No DNS query is made."""
+    try:
+        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None
+    return [str(info[4][0]) for info in infos]
+
+
 def check_url(url: str, allow_private: bool) -> None:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise errors.ValidationFailed.field(["body", "url"], "must be an http(s) URL with a host")
-    if parts.username or parts.password:
-        raise errors.ValidationFailed.field(["body", "url"], "must not carry credentials")
+    """A receiver's URL as the dispatcher will call it (httpx's parsing), or 422."""
+
+    def refuse(msg: str) -> errors.ValidationFailed:
+        return errors.ValidationFailed.field(["body", "url"], msg)
+
+    try:
+        parsed = httpx.URL(url)
+        port = parsed.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise refuse(f"is not a valid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise refuse("must be an http(s) URL with a host")
+    if parsed.userinfo:
+        raise refuse("must not carry credentials")
+    if port is not None and not 0 < port < 65536:
+        raise refuse("has no valid port")
+    host = parsed.raw_host.decode("ascii", "replace")
+    addresses = _numeric_addresses(host)
+    if addresses is None and not _HOST_NAME.fullmatch(host):
+        raise refuse("has no valid host name")
     if allow_private:
         return
-    host = parts.hostname
-    try:
-        literal = refused_address(host)
-    except ValueError:
-        literal = host == "localhost" or host.endswith(".localhost")
-    if literal:
-        raise errors.ValidationFailed.field(
-            ["body", "url"],
+    if addresses is None:
+        name = host.rstrip(".").lower()
+        private = name == "localhost" or name.endswith(".localhost")
+    else:
+        private = any(refused_address(a) for a in addresses)
+    if private:
+        raise refuse(
             "loopback and private addresses are refused "
-            "(HOTLINE_WEBHOOK_ALLOW_PRIVATE=true allows them)",
+            "(HOTLINE_WEBHOOK_ALLOW_PRIVATE=true allows them)"
         )
 
 
