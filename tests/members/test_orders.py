@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -63,13 +64,29 @@ async def test_order_lifecycle_with_points(api: Api) -> None:
     assert ledger["items"][0]["satisfaction"] == "basically_satisfied"
     assert ledger["items"][0]["ticket_id"] == o["id"]
 
+    api.env.clock.advance(timedelta(hours=1))  # each ledger line at its own instant
     t = await op.act(t, "reopen", {"reason": "仍需帮助"})
     assert t["status"] == "dispatched" and t["member_id"] == "m-legal"
     assert (await api.get("/v1/members/m-legal/points")).json()["total"] == 0.0
     t = await legal.act(t, "accept")
     t = await legal.act(t, "resolve", {"result": "再次上门"})
+    api.env.clock.advance(timedelta(hours=1))
     t = await op.act(t, "review", {"satisfaction": "satisfied", "resolved": True})
     assert (await api.get("/v1/members/m-legal/points")).json()["total"] == 10.0
+    # The ledger is a list like every other: newest first, paged, its total over all lines.
+    ledger = (await api.get("/v1/members/m-legal/points")).json()
+    assert [i["points"] for i in ledger["items"]] == [10.0, -6.0, 6.0]
+    assert ledger["next_cursor"] is None
+    first = (await api.get("/v1/members/m-legal/points", params={"limit": 2})).json()
+    assert [i["points"] for i in first["items"]] == [10.0, -6.0] and first["total"] == 10.0
+    rest = await api.get(
+        "/v1/members/m-legal/points", params={"limit": 2, "cursor": first["next_cursor"]}
+    )
+    assert [i["points"] for i in rest.json()["items"]] == [6.0]
+    assert rest.json()["next_cursor"] is None
+    for bad in ({"limit": 0}, {"limit": 501}, {"limit": "abc"}, {"cursor": "garbage"}):
+        r = await api.get("/v1/members/m-legal/points", params=bad)
+        assert r.status_code == 422, (bad, r.text)
     types = [e["type"] for e in (await op.get(f"/v1/tickets/{o['id']}/events")).json()["items"]]
     assert types[:2] == ["ticket.created", "ticket.claimed"]
     # The member still reads the order it held, and the app the order it created.

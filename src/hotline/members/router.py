@@ -111,6 +111,12 @@ async def patch_member(
 
 
 @router.get("/{member_id}/points", response_model=PointsLedger)
-async def member_points(member_id: str, session: ReadSession) -> Response:
-    """The append-only 服务积分 ledger of one member, oldest first, with its total."""
-    return JSONOut(await service.ledger(session, member_id))
+async def member_points(
+    member_id: str,
+    session: ReadSession,
+    limit: pagination.Limit = pagination.DEFAULT_LIMIT,
+    cursor: pagination.Cursor = None,
+) -> Response:
+    """The append-only 服务积分 ledger of one member, newest first as every list, with the
+    total of all its lines."""
+    return JSONOut(await service.ledger(session, member_id, limit, cursor))

@@ -67,5 +67,6 @@ class PointsItem(BaseModel):
 
 
 class PointsLedger(BaseModel):
-    total: float
+    total: float  # every line's, whatever the page
     items: list[PointsItem]
+    next_cursor: str | None

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hotline import errors
+from hotline import errors, pagination
 from hotline.db import json_contains_all
 from hotline.members.models import Member, PointsEntry, TicketHolder
 from hotline.members.schemas import MemberCreate, MemberPatch
@@ -161,17 +161,20 @@ async def reverse_last_award(
     return entry
 
 
-async def ledger(session: AsyncSession, member_id: str) -> dict[str, Any]:
+async def ledger(
+    session: AsyncSession, member_id: str, limit: int, cursor: str | None
+) -> dict[str, Any]:
+    """A page of the member's ledger, newest first, and the total of every line."""
     await get(session, member_id)
-    rows = (
-        await session.scalars(
-            sa.select(PointsEntry)
-            .where(PointsEntry.member_id == member_id)
-            .order_by(PointsEntry.at)
-        )
-    ).all()
+    mine = PointsEntry.member_id == member_id
+    total = await session.scalar(
+        sa.select(sa.func.coalesce(sa.func.sum(PointsEntry.points), 0)).where(mine)
+    )
+    rows, next_cursor = await pagination.newest_first(
+        session, sa.select(PointsEntry).where(mine), PointsEntry.at, PointsEntry.id, limit, cursor
+    )
     return {
-        "total": round(sum(r.points for r in rows), 4),
+        "total": round(float(total or 0), 4),
         "items": [
             {
                 "ticket_id": str(r.ticket_id),
@@ -182,6 +185,7 @@ async def ledger(session: AsyncSession, member_id: str) -> dict[str, Any]:
             }
             for r in rows
         ],
+        "next_cursor": next_cursor,
     }
 
 
