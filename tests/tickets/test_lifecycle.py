@@ -98,6 +98,11 @@ async def test_returns_extensions_rework_reopen(api: Api) -> None:
     t = await water.act(t, "resolve", {"result": "重办完成"})
     t = await op.act(t, "review", {"satisfaction": "basically_satisfied", "resolved": True})
     assert t["status"] == "closed"
+    # "goes to the named holder": one, as dispatch takes one.
+    both = {"reason": "x", "department_code": "water", "member_id": "m1"}
+    r = await op.post(f"/v1/tickets/{t['id']}/actions/reopen", both)
+    assert r.status_code == 422, r.text
+    assert "not both" in r.json()["errors"][0]["msg"]
     t = await op.act(t, "reopen", {"reason": "群众反映未修好"})
     assert t["status"] == "dispatched" and t["department_code"] == "water"
     assert t["satisfaction"] is None

@@ -184,9 +184,17 @@ class ReviewBody(Body):
 
 
 class ReopenBody(Body):
+    """``department_code`` or ``member_id`` names the new holder; neither: the last one."""
+
     reason: Note
     department_code: Code | None = None
     member_id: Code | None = None
+
+    @model_validator(mode="after")
+    def _one_holder(self) -> ReopenBody:
+        if self.department_code is not None and self.member_id is not None:
+            raise ValueError("name one holder: department_code or member_id, not both")
+        return self
 
 
 class MergeBody(Body):
