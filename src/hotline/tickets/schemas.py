@@ -184,7 +184,7 @@ class ReviewBody(Body):
 
 
 class ReopenBody(Body):
-    """``department_code`` or ``member_id`` names the new holder; neither: the last one."""
+    """`department_code` or `member_id` names the new holder; neither: the last one."""
 
     reason: Note
     department_code: Code | None = None
