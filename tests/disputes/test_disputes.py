@@ -212,6 +212,11 @@ async def test_opened_from_a_ticket_and_linked_both_ways(api: Api) -> None:
     d2 = await dispute(op, source_ticket_id=t["id"])
     again = (await op.get(f"/v1/tickets/{t['id']}")).json()
     assert sorted(again["dispute_ids"]) == sorted([d["id"], d2["id"]])  # the clock stands still
+    # "links it the same way": the ticket changed, with its event.
+    assert again["version"] == t["version"] + 1
+    events = (await op.get(f"/v1/tickets/{t['id']}/events")).json()["items"]
+    assert events[-1]["type"] == "ticket.dispute_opened"
+    assert events[-1]["data"] == {"dispute_id": d2["id"], "kind": "neighbours"}
 
 
 async def test_grid_leader_and_scope(api: Api) -> None:

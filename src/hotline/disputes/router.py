@@ -15,6 +15,7 @@ from hotline import errors, idempotency, pagination
 from hotline.actions import add_action_routes
 from hotline.auth.models import Role
 from hotline.auth.service import Actor
+from hotline.db import flush_all
 from hotline.deps import ActorDep, ReadSession, RuntimeDep, require, write
 from hotline.disputes import ledger, service
 from hotline.disputes import schemas as s
@@ -23,7 +24,7 @@ from hotline.disputes.transitions import DISPUTES
 from hotline.jsonutil import JSONOut
 from hotline.privacy import audit
 from hotline.runtime import Runtime
-from hotline.tickets.change import touch
+from hotline.tickets.change import record
 from hotline.tickets.schemas import Instant
 from hotline.tickets.scope import find_visible
 
@@ -100,8 +101,16 @@ async def create_dispute(
                 raise errors.ValidationFailed.field(
                     ["body", "source_ticket_id"], "not a ticket you can see"
                 )
-            touch(source, runtime.clock.now())  # its dispute_ids lists this one now
         dispute = await service.create(session, runtime, actor, body, body.grid, source=source)
+        if source is not None:
+            # Linked both ways, as the ticket's open_dispute links it: its dispute_ids
+            # list this one now, so it changes with its event (and outbox rows).
+            await flush_all(session)  # the payload's dispute_ids include it
+            opened = {"dispute_id": str(dispute.id), "kind": body.kind}
+            now = runtime.clock.now()
+            await record(
+                session, source, actor, now, [("ticket.dispute_opened", opened)], bump=True
+            )
         out = (await service.render(session, actor, [dispute]))[0]
         return 201, out, {"ETag": f'"{dispute.version}"'}
 
