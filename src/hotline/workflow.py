@@ -186,13 +186,15 @@ def parse_body(raw: bytes, model: type[M]) -> M:
         raise errors.from_pydantic(exc) from None
 
 
-def parse_if_match(value: str | None) -> int | None:
-    if value is None or value.strip() == "*":
-        return None
-    text = value.strip().removeprefix("W/").strip('"')
-    try:
-        return int(text)
-    except ValueError:
+def check_if_match(value: str | None, version: int, name: str) -> None:
+    """412 unless ``If-Match`` is absent, ``*``, or lists the subject's version (RFC 9110:
+    a comma-separated list of entity tags, ``"7"`` or ``W/"7"``)."""
+    if value is None:
+        return
+    tags = [t.strip() for t in value.split(",") if t.strip()]
+    if "*" in tags:
+        return
+    if str(version) not in {t.removeprefix("W/").strip('"') for t in tags}:
         raise errors.PreconditionFailed(
-            f"If-Match {value!r} is no version of this ticket."
-        ) from None
+            f"The {name} is at version {version}, not {value.strip()}; reload it and retry."
+        )

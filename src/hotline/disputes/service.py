@@ -27,7 +27,7 @@ from hotline.supervision.models import Supervision
 from hotline.tickets.models import Ticket
 from hotline.webhooks import outbox
 from hotline.webhooks.models import WebhookSubscription
-from hotline.workflow import parse_body, parse_if_match
+from hotline.workflow import check_if_match, parse_body
 
 READ_ALL = (Role.admin, Role.operator, Role.supervisor, Role.viewer)
 CREATORS = (Role.admin, Role.operator, Role.supervisor)
@@ -246,11 +246,7 @@ async def apply(
     dispute = await get_visible(session, actor, dispute_id, for_update=True)
     DISPUTES.check_role(dispute, action, actor)
     body = parse_body(raw_body, DISPUTES.body_of(action))
-    expected = parse_if_match(if_match)
-    if expected is not None and expected != dispute.version:
-        raise errors.PreconditionFailed(
-            f"The dispute is at version {dispute.version}, not {expected}; reload it and retry."
-        )
+    check_if_match(if_match, dispute.version, "dispute")
     transition = DISPUTES.choose(dispute, action, actor)
     now = runtime.clock.now()
     timers = await Timers.load(session, "dispute", dispute.id, runtime.calendar, now)

@@ -29,7 +29,7 @@ from hotline.tickets.intake import Intake, open_ticket
 from hotline.tickets.models import TICKET_COLUMNS, Ticket, TicketEvent, TicketView
 from hotline.tickets.scope import find_visible, get_visible, listed, parse_id
 from hotline.tickets.views import ticket_json
-from hotline.workflow import parse_body, parse_if_match
+from hotline.workflow import check_if_match, parse_body
 
 CREATORS = frozenset({Role.admin, Role.operator, Role.app, Role.member})
 ONLY_GRID_LEADERS = (
@@ -134,11 +134,7 @@ async def apply(
         raise errors.NotFound("No such ticket.")
     tx.TICKETS.check_role(ticket, action, actor)
     body = parse_body(raw_body, tx.TICKETS.body_of(action))
-    expected = parse_if_match(if_match)
-    if expected is not None and expected != ticket.version:
-        raise errors.PreconditionFailed(
-            f"The ticket is at version {ticket.version}, not {expected}; reload it and retry."
-        )
+    check_if_match(if_match, ticket.version, "ticket")
     if (
         action == "claim"
         and ticket.status != s.Status.posted
