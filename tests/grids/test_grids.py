@@ -98,6 +98,10 @@ async def test_rule_for_an_ancestor_grid_routes_and_the_deepest_wins(api: Api) -
     await api.department("town1")
     await api.department("village1")
     await api.rule(grid="T1", department_code="town1")
+    # Once grids exist a ticket must name one, so a rule for an unknown grid is refused.
+    r = await api.post("/v1/routing-rules", {"grid": "NOPE", "department_code": "town1"})
+    assert r.status_code == 422, r.text
+    assert r.json()["errors"][0]["loc"] == ["body", "grid"]
     op = api.as_(await api.principal("operator"))
     t = await op.ticket(topic=None, location={"grid": "G1"})
     assert t["department_code"] == "town1"

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from hotline import errors
 from hotline.auth.models import Role
 from hotline.db import cached, invalidate
+from hotline.grids import service as grids
 from hotline.routing.models import Department, RoutingRule
 from hotline.routing.schemas import DepartmentCreate, DepartmentPatch, RuleCreate
 from hotline.sla.service import DEFAULT_CALENDAR, DEFAULT_CALLBACK, DEFAULT_RESOLUTION, Sla
@@ -67,6 +68,9 @@ async def require_department(session: AsyncSession, code: str, loc: Sequence[str
 async def create_rule(session: AsyncSession, body: RuleCreate, now: datetime) -> RoutingRule:
     if body.department_code is not None:
         await require_department(session, body.department_code, ["body", "department_code"])
+    # A rule for a grid no ticket can name would never match (tickets must name a
+    # registered grid once grids exist).
+    await grids.check_known(session, body.grid, ["body", "grid"])
     rule = RoutingRule(
         kind=body.kind,
         category=body.category,
