@@ -101,6 +101,9 @@ JSON_CASES: list[Any] = [
     pytest.param(with_caller(phone="abc"), ("caller", "phone"), id="phone-letters"),
     pytest.param(with_location(lat=91), ("location", "lat"), id="lat-91"),
     pytest.param(with_location(lng=181), ("location", "lng"), id="lng-181"),
+    # A JSON boolean is true or false, not a word or a number that reads like one.
+    pytest.param(with_caller(confidential="yes"), ("caller", "confidential"), id="bool-word"),
+    pytest.param(valid(on_the_spot=1), ("on_the_spot",), id="bool-number"),
     # The guard rejects these before the model sees them; the contract asks only for a 422.
     pytest.param(valid(content="水管\u0000破裂"), (), id="nul-in-content"),
     pytest.param(with_caller(name="张\u0000三"), (), id="nul-in-caller-name"),
@@ -304,6 +307,8 @@ async def test_bad_action_bodies_are_422_and_change_nothing(api: Api, env: Env) 
     assert_problem(r, 422, "validation")
     r = await api.post(f"{url}/comment", content=b"{", headers={"Content-Type": "application/json"})
     assert_problem(r, 422, "validation")
+    r = await api.post(f"{url}/review", {"satisfaction": "satisfied", "resolved": "yes"})
+    assert names(assert_problem(r, 422, "validation"), "resolved")
     # RFC 3339 requires an offset: a naive instant is ambiguous across timezones.
     r = await api.post(
         f"{url}/request_extension", {"until": "2026-12-20T18:00:00", "reason": "施工"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator
 
 from hotline.members.models import MemberKind
 from hotline.privacy import phones
@@ -22,7 +22,7 @@ class MemberCreate(Body):
     branch: str = Field(min_length=1, max_length=200)
     skills: list[Code] = Field(default_factory=list, max_length=50)
     kind: MemberKind
-    available: bool = True
+    available: StrictBool = True
 
     _phone = field_validator("phone")(_phone)
 
@@ -33,7 +33,7 @@ class MemberPatch(Body):
     branch: str | None = Field(default=None, min_length=1, max_length=200)
     skills: list[Code] | None = Field(default=None, max_length=50)
     kind: MemberKind | None = None
-    available: bool | None = None
+    available: StrictBool | None = None
 
     _phone = field_validator("phone")(_phone)
 

@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
     model_validator,
 )
@@ -104,7 +105,7 @@ class CallerIn(Body):
     special_groups: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
         default_factory=list, max_length=10
     )
-    confidential: bool = False
+    confidential: StrictBool = False
 
     @field_validator("phone")
     @classmethod
@@ -130,7 +131,7 @@ class TicketCreate(Body):
     location: LocationIn | None = None
     skills: list[Code] = Field(default_factory=list, max_length=20)
     external_ref: str | None = Field(default=None, max_length=200)
-    on_the_spot: bool = False
+    on_the_spot: StrictBool = False
 
 
 # -- action bodies -------------------------------------------------------------
@@ -179,7 +180,7 @@ class ResolveBody(Body):
 
 class ReviewBody(Body):
     satisfaction: Satisfaction
-    resolved: bool
+    resolved: StrictBool
     note: Note | None = None
 
 
