@@ -416,3 +416,13 @@ async def test_a_dropped_database_connection_is_503_then_recovers(env: Env) -> N
         assert r.headers["retry-after"] == "1"
         assert not any(leak in r.text for leak in LEAKS)
         assert (await client.get("/v1/departments", headers=headers)).status_code == 200
+        # Open311's clients read GeoReport's error format, this error included.
+        (pid,) = await db.peek(sa.select(sa.func.pg_backend_pid()))
+        admin = await asyncpg.connect(settings.database_url.replace("+asyncpg", ""))
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        r = await client.get("/open311/v2/services.json", params={"api_key": ADMIN_TOKEN})
+        assert r.status_code == 503, r.text
+        assert r.json()[0]["code"] == 503 and r.headers["retry-after"] == "1"

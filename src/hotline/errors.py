@@ -303,22 +303,27 @@ def install(app: FastAPI, refusals: Mapping[str, Refusal] | None = None) -> None
         error = _from_http(exc)
         if isinstance(error, MethodNotAllowed):
             error.allow = sorted(allowed_methods(request, exc))
-        path = request.url.path
-        refuse = next((r for p, r in (refusals or {}).items() if path.startswith(p)), None)
-        return refuse(path, error) if refuse else problem_response(error)
+        return answer(request, error)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         if unreachable(exc):
             log.warning("database_unavailable", error_type=type(exc).__name__, error=str(exc))
-            return problem_response(
+            return answer(
+                request,
                 Unavailable(
                     "The database could not serve the request; try again shortly. A write "
                     "retried with the same Idempotency-Key takes effect once, whether or not "
                     "this attempt did."
-                )
+                ),
             )
         log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
         error = HotlineError("The service failed to handle the request; nothing was changed.")
         error.status, error.slug, error.title = 500, "internal", "Internal server error"
-        return problem_response(error)
+        return answer(request, error)
+
+    def answer(request: Request, error: HotlineError) -> Response:
+        """problem+json, or the format of the path's clients (``refusals``)."""
+        path = request.url.path
+        refuse = next((r for p, r in (refusals or {}).items() if path.startswith(p)), None)
+        return refuse(path, error) if refuse else problem_response(error)

@@ -6,7 +6,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import structlog
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -21,7 +20,6 @@ from hotline.open311 import service, xml
 from hotline.open311.service import FORM, GeoReportError
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
-log = structlog.get_logger(__name__)
 
 Format = Literal["json", "xml"]
 FORMATS: tuple[Format, ...] = ("json", "xml")
@@ -227,18 +225,16 @@ def refusal_for_path(path: str, exc: errors.HotlineError) -> Response:
 
 
 async def guarded(fmt: Format, work: Callable[[], Awaitable[Response]]) -> Response:
-    """Every failure in the specification's format: the app-wide handlers would answer
-    problem+json, which GeoReport clients cannot read."""
+    """Refusals in the specification's format: the app-wide handlers would answer
+    problem+json, which GeoReport clients cannot read. (What nothing here expects, a 500
+    or an unreachable database's 503, the app's last handler answers through
+    ``refusal_for_path``.)"""
     try:
         return await work()
     except GeoReportError as exc:
         return refusal(fmt, exc)
     except errors.HotlineError as exc:
         return refusal(fmt, service.from_hotline(exc))
-    except Exception as exc:
-        log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-        failed = "The service failed to handle the request; nothing was changed."
-        return refusal(fmt, GeoReportError(500, failed))
 
 
 # -- routes -------------------------------------------------------------------------
