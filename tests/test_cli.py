@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import DATA_KEY, Env
+
 ROOT = Path(__file__).resolve().parents[1]
 HOTLINE = str(Path(sys.executable).parent / "hotline")
 
@@ -213,3 +215,26 @@ def test_postgresql_without_a_data_key_refuses_to_start(home: dict[str, str]) ->
     result = run(env, "serve", "--no-migrate", "--port", str(free_port()), check=False)
     assert result.returncode != 0
     assert "HOTLINE_DATA_KEY is not set" in result.stdout + result.stderr
+
+
+async def test_batch_maintenance_runs_whole_on_both_databases(env: Env) -> None:
+    """``pii purge`` and ``keys rotate`` count, then work, in one event loop: on PostgreSQL
+    a pooled connection cannot pass from one loop to the next (they failed every time)."""
+    environ = {
+        **os.environ,
+        "HOTLINE_DATABASE_URL": env.settings.database_url,  # emptied by the fixture
+        "HOTLINE_DATA_KEY": DATA_KEY,
+        "HOTLINE_LOG_LEVEL": "WARNING",
+    }
+    purge = ("pii", "purge", "--closed-before", "2000-01-01")
+    for args, says in (
+        ((*purge, "--dry-run"), "0 tickets closed before 2000-01-01 would have"),
+        (purge, "anonymised the callers of 0 tickets"),
+        (("keys", "rotate"), "re-encrypted 0 rows"),
+    ):
+        result = run(environ, *args)
+        assert says in result.stdout, (args, result.stdout)
+        assert "Traceback" not in result.stderr and "Exception" not in result.stderr, (
+            args,
+            result.stderr,
+        )

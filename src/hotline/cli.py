@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,7 @@ from hotline.clock import SystemClock
 from hotline.config import Settings
 
 if TYPE_CHECKING:
+    from hotline.db import Database
     from hotline.privacy.vault import Vault
 
 
@@ -194,15 +195,29 @@ def _vault(settings: Settings) -> Vault:
         raise click.ClickException(str(exc)) from None
 
 
-def _with_progress(
-    total: int, label: str, job: Callable[[Callable[[int], None]], Coroutine[Any, Any, int]]
-) -> int:
-    """Run ``job`` with a progress bar advanced by the counts it reports."""
+def _in_batches(
+    db: Database,
+    label: str,
+    count: Callable[[], Awaitable[int]],
+    job: Callable[[Callable[[int], None]], Awaitable[int]] | None,
+) -> tuple[int, int]:
+    """``count()``, then ``job`` with a progress bar advanced by the counts it reports
+    (None: count only), in one event loop, whose pool is closed at the end; returns
+    (counted, done)."""
     from rich.progress import Progress
 
-    with Progress(transient=False) as bar:
-        task = bar.add_task(label, total=total)
-        return asyncio.run(job(lambda n: bar.advance(task, n)))
+    async def run() -> tuple[int, int]:
+        try:
+            total = await count()
+            if job is None:
+                return total, 0
+            with Progress(transient=False) as bar:
+                task = bar.add_task(label, total=total)
+                return total, await job(lambda n: bar.advance(task, n))
+        finally:
+            await db.dispose()
+
+    return asyncio.run(run())
 
 
 @main.group()
@@ -234,13 +249,9 @@ def keys_rotate() -> None:
         return await maintenance.count_to_rotate(db, vault)
 
     async def job(progress: Callable[[int], None]) -> int:
-        try:
-            return await maintenance.rotate_keys(db, vault, progress)
-        finally:
-            await db.dispose()
+        return await maintenance.rotate_keys(db, vault, progress)
 
-    total = asyncio.run(count())
-    done = _with_progress(total, "re-encrypting", job)
+    _, done = _in_batches(db, "re-encrypting", count, job)
     click.echo(f"re-encrypted {done} rows under key {vault.current_id}")
 
 
@@ -274,20 +285,14 @@ def pii_purge(closed_before: str, dry_run: bool) -> None:
     async def count() -> int:
         return await maintenance.count_to_purge(db, scope)
 
-    total = asyncio.run(count())
-    if dry_run:
-        asyncio.run(db.dispose())
-        click.echo(f"{total} tickets closed before {day} would have their caller anonymised")
-        return
-
     async def job(progress: Callable[[int], None]) -> int:
-        try:
-            return await maintenance.purge_callers(db, scope, SystemClock().now(), progress)
-        finally:
-            await db.dispose()
+        return await maintenance.purge_callers(db, scope, SystemClock().now(), progress)
 
-    done = _with_progress(total, "anonymising", job)
-    click.echo(f"anonymised the callers of {done} tickets closed before {day}")
+    total, done = _in_batches(db, "anonymising", count, None if dry_run else job)
+    if dry_run:
+        click.echo(f"{total} tickets closed before {day} would have their caller anonymised")
+    else:
+        click.echo(f"anonymised the callers of {done} tickets closed before {day}")
 
 
 @main.group()
