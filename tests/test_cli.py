@@ -238,3 +238,29 @@ async def test_batch_maintenance_runs_whole_on_both_databases(env: Env) -> None:
             args,
             result.stderr,
         )
+
+
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"HOTLINE_DATABASE_URL": "garbage"}, "HOTLINE_DATABASE_URL is not a database"),
+        ({"HOTLINE_SWEEP_INTERVAL": "abc"}, "HOTLINE_SWEEP_INTERVAL"),
+        ({"HOTLINE_TIMEZONE": "Mars/Base"}, "HOTLINE_TIMEZONE"),
+        ({"HOTLINE_LOG_LEVEL": "LOUD"}, "HOTLINE_LOG_LEVEL"),
+        ({"HOTLINE_RATE_LIMIT": "lots"}, "HOTLINE_RATE_LIMIT"),
+    ],
+)
+def test_a_bad_setting_is_one_line_not_a_traceback(
+    home: dict[str, str], setting: dict[str, str], says: str
+) -> None:
+    result = run({**home, **setting}, "migrate", check=False)
+    assert result.returncode != 0
+    assert says in result.stderr and "Traceback" not in result.stderr, result.stderr
+
+
+def test_a_database_not_migrated_says_so(home: dict[str, str]) -> None:
+    for args in (("worker",), ("token", "create", "--role", "operator", "--name", "x")):
+        result = run(home, *args, check=False)
+        assert result.returncode != 0
+        assert "run `hotline migrate` first" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr, result.stderr

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -22,14 +22,52 @@ if TYPE_CHECKING:
     from hotline.privacy.vault import Vault
 
 
-@click.group()
+def _explained(exc: Exception) -> str | None:
+    """What an ops script's operator needs to read instead of a traceback, for the errors
+    that come from the machine's setup rather than from hotline: the settings, the
+    database's address, a database not migrated or not reachable."""
+    from pydantic import ValidationError
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, ValidationError):
+        wrong = "; ".join(
+            f"HOTLINE_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        )
+        return f"a setting is not valid: {wrong}"
+    if isinstance(exc, sa_exc.ArgumentError | ModuleNotFoundError):
+        return f"HOTLINE_DATABASE_URL is not a database this release can use: {exc}"
+    text = str(exc)
+    if isinstance(exc, sa_exc.DBAPIError) and ("does not exist" in text or "no such table" in text):
+        return "the database has no hotline tables yet: run `hotline migrate` first"
+    if errors.unreachable(exc):
+        return f"the database cannot be reached: {type(exc).__name__}: {exc}"
+    if isinstance(exc, LookupError | ValueError) and "zone" in text.lower():
+        return f"HOTLINE_TIMEZONE is not a time zone: {exc}"
+    return None
+
+
+class _Commands(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            explained = _explained(exc)
+            if explained is None:
+                raise
+            raise click.ClickException(explained.splitlines()[0]) from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Tickets for a grassroots petition hotline."""
 
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option(
     "--no-worker", is_flag=True, help="Do not run the sweeper and webhook dispatcher here."
 )

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from functools import cached_property
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
+from limits import parse
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Settings read by a library: what reads each, and what it expects.
+_READERS: dict[str, tuple[Callable[[str], object], str]] = {
+    "timezone": (ZoneInfo, "an IANA time zone such as Asia/Shanghai"),
+    "rate_limit": (parse, "a rate such as 1200/minute"),
+}
 
 
 class Settings(BaseSettings):
@@ -77,7 +86,20 @@ class Settings(BaseSettings):
     @field_validator("log_level")
     @classmethod
     def _upper(cls, value: str) -> str:
-        return value.upper()
+        level = value.upper()
+        if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            raise ValueError("one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return level
+
+    @field_validator("timezone", "rate_limit")
+    @classmethod
+    def _readable(cls, value: str, info: ValidationInfo) -> str:
+        read, expected = _READERS[info.field_name or ""]
+        try:
+            read(value)
+        except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(expected) from None
+        return value
 
     @property
     def idempotency_ttl(self) -> timedelta:
