@@ -166,6 +166,21 @@ async def test_a_call_is_registered_worked_by_its_department_and_reviewed(
     await shot(desk, "intake-saved-phone")
     await desk.set_viewport_size({"width": 1366, "height": 768})
 
+    # The next call on the same form: it starts again from the defaults (诉求, 一般).
+    await desk.get_by_role("button", name="登记下一个来电", exact=True).click()
+    assert await desk.get_by_label("诉求（初心热线）", exact=True).is_checked()
+    assert await desk.get_by_label("一般", exact=True).is_checked()
+    await desk.get_by_label("来电号码", exact=True).fill("139 0000 5678")
+    await desk.get_by_label("诉求类别", exact=True).select_option(label="求助")
+    await desk.get_by_label("诉求内容", exact=True).fill("路灯不亮")
+    await desk.get_by_label("诉求内容", exact=True).press("Control+Enter")
+    await desk.wait_for_function(
+        "first => { const h = document.querySelector('#result-h');"
+        " return h && h.offsetParent !== null && !h.textContent.includes(first); }",
+        arg=number,
+        timeout=10000,
+    )
+
     # The department works it from its queue: 签收, then 办结.
     office = await console.open(department)
     await office.get_by_role("link", name=number, exact=True).click()
@@ -496,6 +511,41 @@ async def test_a_member_claims_an_order_from_the_board_and_resolves_it(
     await page.get_by_role("link", name="积分榜", exact=True).click()
     await page.get_by_role("cell", name="李四").wait_for()
     await shot(page, "leaderboard")
+
+
+async def test_an_operator_dispatches_an_order_to_a_member_and_sees_the_dispute_kinds(
+    console: Console, api: Api
+) -> None:
+    """组织派单: the dialog's member list and the dispute dialog's kinds are filled from the
+    API (they were once appended as text, leaving only 请选择)."""
+    await api.post(
+        "/v1/members",
+        {"id": "m-li", "name": "李四", "branch": "一支部", "skills": ["legal"], "kind": "retired"},
+    )
+    operator = await api.principal("operator")
+    order = await api.as_(operator).ticket(
+        kind="service_order", topic="legal_aid", skills=["legal"], content="需要法律咨询"
+    )
+    desk = await console.open(operator, where=f"#/tickets/{order['id']}")
+    await status_shown(desk, "待接单")
+
+    async def to_li(page: Page) -> None:
+        dialog = page.locator("dialog[open]")
+        await dialog.get_by_role("radio", name="党员", exact=True).check()
+        await dialog.get_by_role("combobox", name="党员", exact=True).select_option(
+            label="李四（一支部 legal）"
+        )
+
+    await action(desk, "派单", to_li)
+    await status_shown(desk, "已派单")
+    stored = (await api.get(f"/v1/tickets/{order['id']}")).json()
+    assert stored["member_id"] == "m-li"
+
+    await desk.get_by_role("button", name="矛盾纠纷登记", exact=True).click()
+    kinds = desk.locator("dialog[open]").get_by_role("combobox", name="纠纷类型", exact=True)
+    await kinds.locator("option", has_text="邻里关系").wait_for(state="attached")  # the API's
+    offered = await kinds.locator("option").all_inner_texts()
+    assert {"婚姻家庭", "邻里关系", "土地宅基地", "劳资欠薪", "物业", "其他"} <= set(offered)
 
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:

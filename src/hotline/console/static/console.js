@@ -73,7 +73,9 @@ async function loadLabels() {
 
 // -- DOM helpers ------------------------------------------------------------------------
 
-const PROPERTIES = new Set(["value", "checked", "disabled", "required", "selected", "hidden", "multiple"]);
+// Set as properties (live state); "checked" stays an attribute: it is the default a form's
+// reset() restores (a property would leave every radio unchecked after a reset).
+const PROPERTIES = new Set(["value", "disabled", "required", "selected", "hidden", "multiple"]);
 
 function el(tag, props = {}, ...children) {
   const node = document.createElement(tag);
@@ -1241,7 +1243,7 @@ function targetInput(departmentField, memberField, { optional = false } = {}) {
     .then(({ data }) => {
       memberSelect.replaceChildren(
         el("option", { value: "" }, optional ? t("form.keep_holder") : t("form.choose")),
-        data.items.map((m) =>
+        ...data.items.map((m) =>
           el("option", { value: m.id }, `${m.name}（${m.branch || ""} ${m.skills.join("、")}）`),
         ),
       );
@@ -1325,7 +1327,7 @@ function disputeKindInput(name) {
       select.replaceChildren(
         el("option", { value: "" }, t("form.choose")),
         // The API lists the newest first: offer them in the order they were entered.
-        data.items
+        ...data.items
           .slice()
           .reverse()
           .map((k) => el("option", { value: k.code }, k.name || label("dispute_kind", k.code))),
