@@ -81,6 +81,10 @@ async def test_returns_extensions_rework_reopen(api: Api) -> None:
 
     t = await water.act(t, "accept")
     due_before = timers(t, "resolution")[-1]["due_at"]
+    # An extension extends: a date before the current deadline would shorten it.
+    sooner = {"until": (api.env.clock.now() + timedelta(hours=1)).isoformat(), "reason": "x"}
+    r = await water.post(f"/v1/tickets/{t['id']}/actions/request_extension", sooner)
+    assert r.status_code == 422 and "current deadline" in r.text, r.text
     until = (api.env.clock.now() + timedelta(days=20)).isoformat()
     t = await water.act(t, "request_extension", {"until": until, "reason": "需要施工"})
     assert t["pending_extension"]["reason"] == "需要施工"

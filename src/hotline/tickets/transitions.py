@@ -173,6 +173,13 @@ async def request_extension(change: Change) -> None:
     body = cast(s.ExtensionRequestBody, change.body)
     if body.until <= change.now:
         raise errors.ValidationFailed.field(["body", "until"], "must be in the future")
+    running = change.timers.running("resolution")
+    if running is not None and body.until <= running.due_at:
+        # An extension extends: an earlier date would shorten the time to handle it.
+        due = running.due_at.isoformat().replace("+00:00", "Z")
+        raise errors.ValidationFailed.field(
+            ["body", "until"], f"must be later than the current deadline {due}"
+        )
     until = body.until.astimezone(change.now.tzinfo)
     change.ticket.pending_extension = {
         "until": until.isoformat().replace("+00:00", "Z"),
