@@ -548,6 +548,35 @@ async def test_an_operator_dispatches_an_order_to_a_member_and_sees_the_dispute_
     assert {"婚姻家庭", "邻里关系", "土地宅基地", "劳资欠薪", "物业", "其他"} <= set(offered)
 
 
+async def test_the_full_number_is_shown_for_a_reason_and_audited(
+    console: Console, api: Api
+) -> None:
+    """查看号码: an operator (who must call back) sees the full number after giving a
+    reason, which the audit log keeps; the department of another ticket and a viewer are
+    offered no such button."""
+    await water_works(api)
+    operator = await api.principal("operator")
+    ticket = await api.as_(operator).ticket()  # 张三 13800001234, routed to water
+    desk = await console.open(operator, where=f"#/tickets/{ticket['id']}")
+    facts = desk.locator("dl.facts")
+    await facts.get_by_text("138****1234").wait_for()
+    await desk.get_by_role("button", name="查看号码", exact=True).click()
+    dialog = desk.locator("dialog[open]")
+    await dialog.get_by_label("查看原因（会记入审计日志）", exact=True).fill("回访联系来电人")
+    await dialog.get_by_role("button", name="查看号码", exact=True).click()
+    await facts.get_by_role("link", name="13800001234", exact=True).wait_for()
+    audit = (await api.get("/v1/audit")).json()["items"]
+    assert any(a["action"] == "caller.revealed" and a["reason"] == "回访联系来电人" for a in audit)
+
+    for token in (
+        await api.principal("department", department_code="roads"),
+        await api.principal("viewer"),
+    ):
+        page = await console.open(token, where=f"#/tickets/{ticket['id']}")
+        await page.wait_for_load_state("networkidle")
+        assert await page.get_by_role("button", name="查看号码", exact=True).count() == 0
+
+
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     await page.add_script_tag(path=str(AXE))
     found: list[dict[str, Any]] = await page.evaluate(

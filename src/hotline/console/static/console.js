@@ -995,10 +995,13 @@ async function renderTicket(ctx) {
       [
         t("fields.caller"),
         [
-          caller.name || t("app.none"),
-          " · ",
-          caller.phone || t("app.none"),
+          el("span", { class: "caller-shown" }, [
+            caller.name || t("app.none"),
+            " · ",
+            caller.phone || t("app.none"),
+          ]),
           caller.confidential ? ` · ${t("fields.confidential_short")}` : "",
+          mayReveal(ticket) ? [" ", revealButton(ticket, afterProblem)] : null,
         ],
       ],
       [
@@ -1395,6 +1398,45 @@ const ACTION_FORMS = {
     dateTimeInput("next_review_at", "form.next_review_at", { required: false }),
   ],
 };
+
+// Who may see a caller's full number (API.md: an operator, a supervisor or the ticket's own
+// department, never a confidential caller's to a department; admins may do everything).
+function mayReveal(ticket) {
+  const { role, department_code: own } = state.session;
+  const caller = ticket.caller || {};
+  if (!caller.phone) return false;
+  if (["admin", "operator", "supervisor"].includes(role)) return true;
+  return role === "department" && ticket.department_code === own && !caller.confidential;
+}
+
+// 查看号码: the full number for a stated reason; the service records every reveal.
+function revealButton(ticket, onProblem) {
+  const button = el("button", { type: "button", class: "btn btn-small" }, t("reveal.button"));
+  button.addEventListener("click", () =>
+    openDialog({
+      title: `${t("reveal.button")} · ${ticket.number}`,
+      fields: [noteInput("reason", "reveal.reason", { maxlength: 500 })],
+      submitText: t("reveal.button"),
+      send: async (body) => {
+        if ((body.reason || "").length < 2) throw new FormProblem(t("reveal.reason_short"));
+        const path = `/v1/tickets/${encodeURIComponent(ticket.id)}/caller`;
+        return (await api(`${path}${query({ reason: body.reason })}`)).data;
+      },
+      onSuccess: (revealed) => {
+        const shown = button.parentElement.querySelector(".caller-shown");
+        shown.replaceChildren(
+          revealed.name || t("app.none"),
+          " · ",
+          el("a", { href: `tel:${revealed.phone}`, class: "revealed-phone" }, revealed.phone),
+          el("span", { class: "muted" }, ` ${t("reveal.recorded")}`),
+        );
+        button.remove();
+      },
+      onProblem,
+    }),
+  );
+  return button;
+}
 
 // A small modal form; submits once per opening (one Idempotency-Key), with If-Match.
 function openDialog({ title, fields, submitText, send, onSuccess, onProblem }) {
