@@ -502,6 +502,9 @@ async def test_a_member_claims_an_order_from_the_board_and_resolves_it(
     await page.get_by_text("暂时没有可接的订单。").wait_for()
     await page.get_by_role("link", name=order["number"], exact=True).click()
     await status_shown(page, "办理中")
+    # Back goes to the member's own first page, the board (it has no queue page).
+    back = page.get_by_role("link", name="← 返回点单大厅", exact=True)
+    assert await back.get_attribute("href") == "#/board"
 
     async def result(p: Page) -> None:
         await p.locator("dialog[open]").get_by_label("办理结果", exact=True).fill("已上门解答")

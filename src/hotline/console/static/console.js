@@ -417,6 +417,11 @@ function applyStaticLabels() {
   document.title = t("app.title");
 }
 
+// Who wrote an event: its principal's name; the service's own work (the sweeper) as 系统.
+function actorName(event) {
+  return event.actor === "system" ? t("app.system") : event.actor_name || event.actor;
+}
+
 function pagesOf(role) {
   return PAGES_BY_ROLE[role] || ["queue"];
 }
@@ -913,7 +918,10 @@ async function renderTicket(ctx) {
   const id = ctx.arg;
   const alert = el("div", { class: "alert", role: "alert" });
   const body = el("div");
-  setMain(el("p", {}, el("a", { href: "#/queue" }, `← ${t("ticket.back")}`)), alert, body);
+  // Back to the role's own first page (a member's is the board: it has no queue page).
+  const home = pagesOf(state.session.role)[0];
+  const back = el("a", { href: `#/${home}` }, `← ${t("ticket.back", { page: t(`nav.${home}`) })}`);
+  setMain(el("p", {}, back), alert, body);
   pageTitle(t("fields.details"));
   let ticket = null;
 
@@ -1154,7 +1162,7 @@ function eventItem(event) {
       el("span", { class: "what" }, label("events", event.type)),
       el("span", { class: "muted small" }, move),
     ),
-    el("div", { class: "muted small" }, `${fmtTime(event.at)} · ${event.actor_name || event.actor}`),
+    el("div", { class: "muted small" }, `${fmtTime(event.at)} · ${actorName(event)}`),
     shown.length ? el("div", { class: "data" }, shown.join("；")) : null,
   );
 }
