@@ -264,3 +264,35 @@ def test_a_database_not_migrated_says_so(home: dict[str, str]) -> None:
         assert result.returncode != 0
         assert "run `hotline migrate` first" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_bad_files_and_arguments_are_usage_errors(home: dict[str, str], tmp_path: Path) -> None:
+    """What an ops script gets wrong is named in one line (exit 2), never a traceback."""
+    run(home, "migrate")
+    bad = tmp_path / "bad.json"
+    for content, says in (
+        (b"{not json", "is not JSON text"),
+        (b"[]", "must hold an object"),
+        (b"\xff\xfe", "is not JSON text"),
+        (b'{"holidays": "2027-01-01"}', "holidays"),
+        (b'{"holidays": ["2027-13-01"]}', "holidays.0"),
+        (b'{"year": "x", "holidays": ["2027-01-01"]}', "year must be a number"),
+    ):
+        bad.write_bytes(content)
+        result = run(home, "calendar", "import", str(bad), check=False)
+        assert result.returncode == 2 and says in result.stderr, (content, result.stderr)
+        assert "Traceback" not in result.stderr
+    result = run(home, "token", "create", "--role", "operator", "--name", " ", check=False)
+    assert result.returncode == 2 and "1 to 200 characters" in result.stderr, result.stderr
+    unknown = "00000000-0000-0000-0000-000000000000"
+    result = run(
+        home,
+        "webhooks",
+        "replay",
+        "--since",
+        "2026-01-01T00:00:00Z",
+        "--subscription",
+        unknown,
+        check=False,
+    )
+    assert result.returncode == 2 and f"no webhook subscription {unknown}" in result.stderr

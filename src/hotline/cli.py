@@ -127,6 +127,14 @@ def migrate() -> None:
     click.echo(f"database at revision {asyncio.run(current(settings.database_url))}")
 
 
+def _named(value: str) -> str:
+    """A principal's name, as POST /v1/principals takes it: 1 to 200 characters."""
+    name = value.strip()
+    if not 1 <= len(name) <= 200:
+        raise click.BadParameter("give 1 to 200 characters")
+    return name
+
+
 @main.group()
 def token() -> None:
     """Principals' tokens."""
@@ -134,7 +142,7 @@ def token() -> None:
 
 @token.command("create")
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
-@click.option("--name", required=True)
+@click.option("--name", required=True, callback=lambda _c, _p, v: _named(v))
 @click.option("--department", "department_code", default=None, help="For role department.")
 @click.option("--member", "member_id", default=None, help="For role member.")
 def token_create(role: str, name: str, department_code: str | None, member_id: str | None) -> None:
@@ -196,6 +204,7 @@ def webhooks_replay(since: str, subscription_id: str | None) -> None:
 
     from hotline.db import Database
     from hotline.webhooks import service as webhook_service
+    from hotline.webhooks.models import WebhookSubscription
 
     try:
         start = datetime.fromisoformat(since)
@@ -210,6 +219,8 @@ def webhooks_replay(since: str, subscription_id: str | None) -> None:
         db = Database(settings.database_url)
         try:
             async with db.transaction() as session:
+                if sub is not None and await session.get(WebhookSubscription, sub) is None:
+                    raise click.UsageError(f"no webhook subscription {sub}")
                 return await webhook_service.replay(
                     session, since=start, now=SystemClock().now(), subscription_id=sub
                 )
@@ -349,18 +360,32 @@ def calendar() -> None:
 def calendar_import(file: Path, year: int | None) -> None:
     """Enter a year's schedule from FILE: PUT /v1/calendar/{year}'s body,
     {"holidays": [date], "workdays": [date]}, with an optional "year"."""
+    from pydantic import ValidationError
+
     from hotline.db import Database
     from hotline.sla import service as sla
     from hotline.sla.calendar import WorkingCalendar
+    from hotline.sla.router import YearIn
 
-    data = json.loads(file.read_text(encoding="utf-8"))
     try:
-        holidays = [date.fromisoformat(d) for d in data.get("holidays", [])]
-        workdays = [date.fromisoformat(d) for d in data.get("workdays", [])]
-    except (TypeError, ValueError) as exc:
-        raise click.UsageError(f"dates must be YYYY-MM-DD: {exc}") from None
+        data = json.loads(file.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.UsageError(f"{file} is not JSON text: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.UsageError(
+            f'{file} must hold an object: {{"holidays": [...], "workdays": [...]}}'
+        )
+    try:
+        body = YearIn.model_validate(data)  # as PUT /v1/calendar/{year} reads it
+    except ValidationError as exc:
+        wrong = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise click.UsageError(f"{file}: {wrong}") from None
+    holidays, workdays = body.holidays, body.workdays
+    named = data.get("year")
+    if named is not None and not isinstance(named, int):
+        raise click.UsageError(f"{file}: year must be a number such as 2027")
     years = {d.year for d in (*holidays, *workdays)}
-    year = year or data.get("year") or (years.pop() if len(years) == 1 else None)
+    year = year or named or (years.pop() if len(years) == 1 else None)
     if not isinstance(year, int):
         raise click.UsageError(
             "name the year with --year or a 'year' field in the file "
