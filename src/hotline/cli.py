@@ -42,8 +42,6 @@ def _explained(exc: Exception) -> str | None:
         return "the database has no hotline tables yet: run `hotline migrate` first"
     if errors.unreachable(exc):
         return f"the database cannot be reached: {type(exc).__name__}: {exc}"
-    if isinstance(exc, LookupError | ValueError) and "zone" in text.lower():
-        return f"HOTLINE_TIMEZONE is not a time zone: {exc}"
     return None
 
 
